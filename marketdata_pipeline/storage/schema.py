@@ -1,0 +1,56 @@
+"""Tables the pipeline owns (SQLAlchemy Core), created idempotently at start."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from marketdata_pipeline.storage.database import engine_for
+
+metadata = sa.MetaData()
+
+symbols = sa.Table(
+    "symbols",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("asset_class", sa.Text, nullable=False),  # 'stocks' | 'crypto'
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+market_data = sa.Table(
+    "market_data",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("timeframe", sa.Text, primary_key=True),
+    sa.Column("time", sa.DateTime(timezone=True), primary_key=True),  # window start, UTC
+    sa.Column("open", sa.Float(53), nullable=False),
+    sa.Column("high", sa.Float(53), nullable=False),
+    sa.Column("low", sa.Float(53), nullable=False),
+    sa.Column("close", sa.Float(53), nullable=False),
+    sa.Column("volume", sa.Float(53), nullable=False),
+    sa.Column("vwap", sa.Float(53), nullable=True),
+    sa.Column("trade_count", sa.BigInteger, nullable=True),
+)
+
+# Shared request budget: one row per budget (API key), a log of recent grants for the sliding window.
+rate_budget = sa.Table(
+    "rate_budget",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
+)
+
+rate_budget_grants = sa.Table(
+    "rate_budget_grants",
+    metadata,
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("rate_budget_grants_name_time", "name", "granted_at"),
+)
+
+
+def create_schema(url: str) -> None:
+    # A transaction-level advisory lock keeps concurrent starters from racing on CREATE TABLE.
+    with engine_for(url).begin() as conn:
+        conn.execute(sa.text("select pg_advisory_xact_lock(7262021)"))
+        metadata.create_all(conn)

@@ -1,0 +1,41 @@
+"""The five bar sizes the pipeline stores and how each maps onto Polygon's aggregates API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class Timeframe:
+    key: str  # partition key, e.g. "15m"
+    multiplier: int  # Polygon path parameter
+    timespan: str  # Polygon path parameter: "minute" | "hour" | "day"
+
+    @property
+    def length(self) -> timedelta:
+        unit = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+        return self.multiplier * unit[self.timespan]
+
+    @property
+    def is_intraday(self) -> bool:
+        return self.timespan != "day"
+
+
+TIMEFRAMES: dict[str, Timeframe] = {
+    tf.key: tf
+    for tf in (
+        Timeframe("1d", 1, "day"),
+        Timeframe("1h", 1, "hour"),
+        Timeframe("4h", 4, "hour"),
+        Timeframe("15m", 15, "minute"),
+        Timeframe("5m", 5, "minute"),
+    )
+}
+
+
+def timeframe(key: str) -> Timeframe:
+    try:
+        return TIMEFRAMES[key]
+    except KeyError:
+        raise ValueError(f"unknown timeframe {key!r}; expected one of {', '.join(TIMEFRAMES)}") from None

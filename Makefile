@@ -1,0 +1,25 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench sandbox clean
+
+$(BIN)/marketdata: pyproject.toml setup.py
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/marketdata  ## database + sandbox (unless POLYGON_API_KEY) + Dagster UI on http://127.0.0.1:3000
+	$(BIN)/marketdata run
+
+test: $(BIN)/marketdata  ## the test suite, against DATABASE_URL or an embedded PostgreSQL
+	$(BIN)/pytest
+
+bench: $(BIN)/marketdata  ## the benchmark; writes docs/benchmarks.json and docs/benchmarks.md
+	$(BIN)/marketdata bench
+
+clean:
+	rm -rf $(VENV) .data

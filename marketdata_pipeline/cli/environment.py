@@ -1,0 +1,37 @@
+"""What every command needs before it starts: a database URL and a Dagster home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from marketdata_pipeline.storage import database
+from marketdata_pipeline.storage.schema import create_schema
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED_DATA_DIR = PROJECT_ROOT / ".data" / "postgres"
+EMBEDDED_DB_NAME = "marketdata"
+
+
+def ensure_database() -> str:
+    """DATABASE_URL if set, else the embedded PostgreSQL kept under .data/ (started if needed).
+
+    Exports DATABASE_URL so Dagster processes started from here use the same database, and
+    creates the schema.
+    """
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        admin = database.start_embedded(EMBEDDED_DATA_DIR)
+        url = database.create_database(admin, EMBEDDED_DB_NAME)
+        os.environ["DATABASE_URL"] = url
+    database.check_connection(url)
+    create_schema(url)
+    return url
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME if set, else the project root, whose dagster.yaml is the instance config."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT)))
+    if not (home / "dagster.yaml").exists():
+        raise SystemExit(f"DAGSTER_HOME={home} has no dagster.yaml; point it at the project root")
+    return home

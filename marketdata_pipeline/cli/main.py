@@ -1,0 +1,34 @@
+"""`marketdata` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from marketdata_pipeline.cli import dev, sandbox, symbols
+from marketdata_pipeline.settings import ConfigError
+from marketdata_pipeline.storage.database import DatabaseUnavailableError
+from marketdata_pipeline.symbols import InvalidSymbolError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketdata", description="marketdata-pipeline commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (dev, sandbox, symbols):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (InvalidSymbolError, ConfigError, DatabaseUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

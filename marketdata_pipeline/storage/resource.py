@@ -1,0 +1,11 @@
+"""The market database as a Dagster resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+class MarketDatabase(dg.ConfigurableResource):
+    """Where market_data and friends live (a plain postgresql:// URL)."""
+
+    url: str

@@ -1,0 +1,57 @@
+"""The daily update: every active partition brought up to date in one run per timeframe."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
+from marketdata_pipeline.timeframes import TIMEFRAMES
+
+SCHEDULE_TAG = "marketdata/schedule"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+market_data_job = dg.define_asset_job("market_data_update", selection=dg.AssetSelection.assets("market_data"))
+
+
+def daily_run_requests(symbols: list[str], date_key: str) -> list[dg.RunRequest]:
+    """One range run per timeframe across all symbols (a range over the symbol dimension is the
+    cartesian product, so first..last covers every symbol)."""
+    if not symbols:
+        return []
+    return [
+        dg.RunRequest(
+            run_key=f"daily:{date_key}:{tf}",
+            tags={
+                RANGE_START: f"{symbols[0]}|{tf}",
+                RANGE_END: f"{symbols[-1]}|{tf}",
+                SCHEDULE_TAG: "daily",
+                "marketdata/api": "polygon",
+            },
+        )
+        for tf in TIMEFRAMES
+    ]
+
+
+@dg.schedule(
+    cron_schedule="0 2 * * *",
+    job=market_data_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def daily_market_data_schedule(context: dg.ScheduleEvaluationContext):
+    in_flight = context.instance.get_run_records(
+        dg.RunsFilter(tags={SCHEDULE_TAG: "daily"}, statuses=_IN_FLIGHT), limit=1
+    )
+    if in_flight:
+        return dg.SkipReason(f"the previous daily update ({in_flight[0].dagster_run.run_id}) is still running")
+    symbols = context.instance.get_dynamic_partitions(SYMBOLS_PARTITION)
+    if not symbols:
+        return dg.SkipReason("no symbols registered (marketdata symbols add …)")
+    return daily_run_requests(symbols, context.scheduled_execution_time.strftime("%Y-%m-%d"))

@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from marketdata_pipeline.automation.definitions import defs as automation_defs
-from marketdata_pipeline.market.definitions import defs as market_defs
+from marketdata_pipeline.automation import definitions as automation
+from marketdata_pipeline.market import definitions as market
 from marketdata_pipeline.resources import resources_from_env
 
 defs = dg.Definitions.merge(
-    market_defs,
-    automation_defs,
-    dg.Definitions(resources=resources_from_env()),
+    market.defs,
+    automation.defs,
+    # Runs hold one API-bound step each: a step subprocess per run would only add start-up time.
+    dg.Definitions(resources=resources_from_env(), executor=dg.in_process_executor),
 )

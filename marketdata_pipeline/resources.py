@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from marketdata_pipeline.client.resource import PolygonResource
+from marketdata_pipeline.settings import Settings
 from marketdata_pipeline.storage.io_manager import PostgresBarsIOManager
 from marketdata_pipeline.storage.resource import MarketDatabase
 
@@ -15,5 +16,5 @@ def resources_from_env() -> dict:
     return {
         "database": MarketDatabase(url=database_url),
         "bars_io_manager": PostgresBarsIOManager(database_url=database_url),
-        "polygon": PolygonResource.from_env(),
+        "polygon": PolygonResource.from_settings(Settings.from_env()),
     }

@@ -1,6 +1,5 @@
 """The daily update: every active partition brought up to date in one run per timeframe."""
 
-from __future__ import annotations
 
 import dagster as dg
 

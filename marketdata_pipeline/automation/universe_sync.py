@@ -1,6 +1,5 @@
 """Keep the `symbols` dynamic partitions equal to the active rows of the symbols table."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -189,8 +189,9 @@ class Transport:
             except httpx.RequestError as exc:
                 raise TransientError(redact(f"connection error ({type(exc).__name__}: {exc}): {what}")) from None
             finally:
-                self.stats.add(requests=1, http_s=time.monotonic() - started)
-            log.debug("%s -> HTTP %d in %.3fs", response.request.url.raw_path.decode(), response.status_code, response.elapsed.total_seconds())
+                took = time.monotonic() - started
+                self.stats.add(requests=1, http_s=took)
+            log.debug("%s -> HTTP %d in %.3fs", response.request.url.raw_path.decode(), response.status_code, took)
             try:
                 body = parse_response(response.status_code, response.headers, response.content, what)
             except TransientError as exc:

@@ -1,7 +1,5 @@
 """market_data: OHLCV bars per symbol × timeframe, fetched incrementally from Polygon."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 
 import dagster as dg

@@ -120,11 +120,11 @@ def daily_row(symbol: str, local_date: date) -> tuple | None:
     v = minutes["v"]
     return (
         day.midnight_ms,
-        minutes["o"][0],
-        minutes["h"].max(),
-        minutes["l"].min(),
-        minutes["c"][-1],
-        v.sum(),
+        float(minutes["o"][0]),
+        float(minutes["h"].max()),
+        float(minutes["l"].min()),
+        float(minutes["c"][-1]),
+        float(v.sum()),
         float((minutes["vw"] * v).sum() / v.sum()),
         int(minutes["n"].sum()),
     )

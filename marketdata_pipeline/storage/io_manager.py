@@ -7,9 +7,13 @@ import time
 import dagster as dg
 import pandas as pd
 
+from marketdata_pipeline.client.errors import PolygonAuthError, PolygonConfigError, PolygonRequestError
 from marketdata_pipeline.market.fetch import BarFetch
 from marketdata_pipeline.market.partitions import split_key
 from marketdata_pipeline.storage.bars import load_bars, upsert_bars
+
+
+PERMANENT_ERRORS = (PolygonAuthError, PolygonConfigError, PolygonRequestError)
 
 
 class PostgresBarsIOManager(dg.ConfigurableIOManager):
@@ -57,7 +61,7 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
         if failures:
             summary = "; ".join(f"{key}: {err}" for key, err in failures[:10])
             # Bad requests and bad keys will not heal by retrying; outages and throttling may.
-            retryable = not any(getattr(err, "retryable", True) is False for _, err in failures)
+            retryable = not any(isinstance(err, PERMANENT_ERRORS) for _, err in failures)
             raise dg.Failure(
                 description=f"{len(failures)} of {len(obj.requests)} partitions failed "
                 f"(the other partitions were written): {summary}",

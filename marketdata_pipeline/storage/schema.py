@@ -54,3 +54,31 @@ def create_schema(url: str) -> None:
     with engine_for(url).begin() as conn:
         conn.execute(sa.text("select pg_advisory_xact_lock(7262021)"))
         metadata.create_all(conn)
+
+
+# ---- Health records, owned by marketdata_pipeline.health ----------------------------------------
+# Dagster records check results per partition only in single-partition runs, so per-partition health
+# lives here and the asset checks, the alerts sensor and `marketdata status` read it.
+partition_health = sa.Table(
+    "partition_health",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("timeframe", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),  # Fresh | Aging | Stale | Missing
+    sa.Column("last_bar", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expected_last_bar", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("lag_seconds", sa.Float(53), nullable=True),  # market time behind the expected bar
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("failing_checks", sa.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+gap_ledger = sa.Table(
+    "gap_ledger",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("timeframe", sa.Text, primary_key=True),
+    sa.Column("time", sa.DateTime(timezone=True), primary_key=True),  # start of the missing bar, UTC
+    sa.Column("reason", sa.Text, nullable=False),  # market_closed | no_trades | not_yet_published | unknown
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -53,7 +53,9 @@ class FakePolygon:
         if not self.queue:
             raise AssertionError(f"unexpected request {request.url}")
         response = self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]
-        return response(request) if callable(response) else response
+        if callable(response):
+            return response(request)
+        return httpx.Response(response.status_code, headers=response.headers, content=response.content)  # a fresh copy per request
 
 
 @pytest.fixture

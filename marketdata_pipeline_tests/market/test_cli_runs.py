@@ -4,10 +4,8 @@ in subprocesses, against an instance configured by the repo's own dagster.yaml."
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,44 +17,7 @@ import sqlalchemy as sa
 from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
 from marketdata_pipeline.storage.bars import load_bars
 from marketdata_pipeline.storage.database import engine_for
-from marketdata_pipeline.storage.schema import create_schema
-from marketdata_pipeline_tests.conftest import REPO
-from marketdata_pipeline_tests.market.conftest import FRIDAY, HISTORY_START
-
-BIN = Path(sys.executable).parent
-
-
-@pytest.fixture
-def project_env(tmp_path, fresh_database, sandbox):
-    """Environment of a user who set DATABASE_URL and an API key, with the repo's dagster.yaml as instance."""
-    url = fresh_database("mdp_cli")
-    create_schema(url)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DAGSTER_HOME": str(home),
-        "POLYGON_API_KEY": "test-key",
-        "POLYGON_BASE_URL": sandbox.base_url,
-        "MARKETDATA_HISTORY_START": HISTORY_START,
-    }
-    env.pop("POLYGON_MAX_REQUESTS_PER_MINUTE", None)
-    return env
-
-
-def run(env, *args, check=True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def materialize_cmd(key: str) -> list[str]:
-    return [str(BIN / "dagster"), "asset", "materialize", "-m", "marketdata_pipeline.definitions",
-            "--select", "market_data", "--partition", key]
-
+from marketdata_pipeline_tests.support import FRIDAY, REPO, marketdata, materialize_cmd, run
 
 def instance_partitions(env) -> list[str]:
     with pytest.MonkeyPatch.context() as mp:
@@ -66,23 +27,23 @@ def instance_partitions(env) -> list[str]:
 
 
 def test_symbols_cli_registers_partitions_and_refuses_malformed(project_env):
-    out = run(project_env, str(BIN / "marketdata"), "symbols", "add", "AAPL", "msft", "X:BTCUSD").stdout
+    out = marketdata(project_env, "symbols", "add", "AAPL", "msft", "X:BTCUSD").stdout
     assert "added: AAPL MSFT X:BTCUSD" in out
     assert instance_partitions(project_env) == ["AAPL", "MSFT", "X:BTCUSD"]
 
-    bad = run(project_env, str(BIN / "marketdata"), "symbols", "add", "NVDA", "BRK|B", check=False)
+    bad = marketdata(project_env, "symbols", "add", "NVDA", "BRK|B", check=False)
     assert bad.returncode == 2
     assert "malformed ticker 'BRK|B'" in bad.stderr
-    listed = run(project_env, str(BIN / "marketdata"), "symbols", "list").stdout
+    listed = marketdata(project_env, "symbols", "list").stdout
     assert "NVDA" not in listed  # nothing from a rejected batch is written
 
-    run(project_env, str(BIN / "marketdata"), "symbols", "remove", "MSFT")
+    marketdata(project_env, "symbols", "remove", "MSFT")
     assert instance_partitions(project_env) == ["AAPL", "X:BTCUSD"]
 
 
 def test_dead_database_gives_a_clear_error(project_env):
     env = {**project_env, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
-    proc = run(env, str(BIN / "marketdata"), "symbols", "list", check=False)
+    proc = marketdata(env, "symbols", "list", check=False)
     assert proc.returncode == 2
     assert "cannot connect to PostgreSQL at postgresql://postgres@127.0.0.1:1/nowhere" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -97,7 +58,7 @@ def _waiting_writer(url: str) -> int | None:
 
 def test_contract_materialize_and_a_killed_run_leaves_no_partial_partition(project_env, sandbox):
     url = project_env["DATABASE_URL"]
-    run(project_env, str(BIN / "marketdata"), "symbols", "add", "AAPL")
+    marketdata(project_env, "symbols", "add", "AAPL")
     run(project_env, *materialize_cmd("AAPL|5m"))
     before = load_bars(url, "AAPL", "5m")
     assert len(before) > 0

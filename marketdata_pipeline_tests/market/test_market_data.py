@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from marketdata_pipeline.definitions import defs
 from marketdata_pipeline.market.assets import market_data
 from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
 from marketdata_pipeline.resources import resources_from_env
@@ -17,13 +16,16 @@ from marketdata_pipeline.sandbox.aggregate import bars as sandbox_bars
 from marketdata_pipeline.storage.bars import load_bars
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.timeframes import timeframe
-from marketdata_pipeline_tests.market.conftest import FRIDAY, HISTORY_START, THURSDAY
+from marketdata_pipeline_tests.support import FRIDAY, HISTORY_START, THURSDAY
 
 
 def truth(symbol: str, tf: str, now: datetime) -> pd.DataFrame:
     spec = timeframe(tf)
     start = datetime.fromisoformat(HISTORY_START).replace(tzinfo=UTC)
-    return sandbox_bars(symbol, spec.multiplier, spec.timespan, start, now, adjusted=False)
+    frame = sandbox_bars(symbol, spec.multiplier, spec.timespan, start, now, adjusted=False)
+    # The sandbox serves only bars whose window has closed by its clock.
+    complete = frame["t_ms"] + spec.length.total_seconds() * 1000 <= now.timestamp() * 1000
+    return frame[complete].reset_index(drop=True)
 
 
 def materialize(instance, key: str) -> dg.ExecuteInProcessResult:
@@ -34,7 +36,7 @@ def assert_matches_truth(url, symbol, tf, now):
     stored = load_bars(url, symbol, tf)
     expected = truth(symbol, tf, now)
     assert len(stored) == len(expected) > 0
-    assert (stored["time"].astype("datetime64[ms, UTC]").astype("int64").to_numpy() == expected["t"].to_numpy()).all()
+    assert (stored["time"].astype("datetime64[ms, UTC]").astype("int64").to_numpy() == expected["t_ms"].to_numpy()).all()
     assert stored["close"].to_numpy() == pytest.approx(expected["c"].to_numpy())
     assert stored["volume"].to_numpy() == pytest.approx(expected["v"].to_numpy())
     return stored
@@ -78,7 +80,7 @@ def test_rematerializing_is_idempotent(pipeline_env, instance):
 
 def test_a_range_run_covers_every_partition(pipeline_env, instance):
     instance.add_dynamic_partitions(SYMBOLS_PARTITION, ["AAPL", "MSFT", "X:ETHUSD"])
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = dg.Definitions(assets=[market_data], resources=resources_from_env()).resolve_implicit_global_asset_job_def()
     tags = {"dagster/asset_partition_range_start": "AAPL|4h", "dagster/asset_partition_range_end": "X:ETHUSD|4h"}
     result = job.execute_in_process(instance=instance, tags=tags)
     assert result.success

@@ -1,0 +1,89 @@
+"""`marketdata status`: health of every active symbol × timeframe; exit 1 when anything is Stale or Missing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import UTC, datetime
+
+from marketdata_pipeline.cli.environment import ensure_database
+from marketdata_pipeline.health import config
+from marketdata_pipeline.health.evaluate import active_partitions, assess_partitions
+from marketdata_pipeline.health.freshness import State
+from marketdata_pipeline.health.records import Key, load_health
+
+_COLUMNS = ["symbol", "timeframe", "state", "last_bar", "expected_last_bar", "rows", "last_materialization", "failing_checks"]
+_FAILING = {State.STALE.value, State.MISSING.value}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("status", help="freshness and data quality of every symbol × timeframe")
+    parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    url = ensure_database()
+    keys = active_partitions(url)
+    # Freshness is recomputed for this instant (read-only); quality is what the last check run recorded.
+    entries = assess_partitions(url, keys, config.now(), config.freshness_rules())
+    recorded = load_health(url, keys)
+    materialized = _last_materializations(keys)
+    rows = [
+        {
+            "symbol": e.symbol,
+            "timeframe": e.timeframe,
+            "state": e.freshness.state.value,
+            "last_bar": _iso(e.freshness.last_bar),
+            "expected_last_bar": _iso(e.freshness.expected_last_bar),
+            "rows": e.rows,
+            "last_materialization": materialized.get((e.symbol, e.timeframe)),
+            "failing_checks": list(recorded.get((e.symbol, e.timeframe), {}).get("failing_checks", [])),
+        }
+        for e in entries
+    ]
+    print(json.dumps(rows, indent=2) if args.json else _table(rows))
+    return 1 if any(r["state"] in _FAILING for r in rows) else 0
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _last_materializations(keys: list[Key]) -> dict[Key, str]:
+    """Newest materialization time per partition from the Dagster instance, when DAGSTER_HOME points at one."""
+    if not os.environ.get("DAGSTER_HOME") or not keys:
+        return {}
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    asset = dg.AssetKey("market_data")
+    with dg.DagsterInstance.get() as instance:
+        ids = instance.get_latest_storage_id_by_partition(
+            asset, DagsterEventType.ASSET_MATERIALIZATION, partitions={f"{s}|{tf}" for s, tf in keys}
+        )
+        if not ids:
+            return {}
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset, storage_ids=list(ids.values())), limit=len(ids)
+        ).records
+    return {
+        tuple(r.partition_key.split("|")): datetime.fromtimestamp(r.timestamp, UTC).isoformat()
+        for r in records
+        if r.partition_key
+    }
+
+
+def _table(rows: list[dict]) -> str:
+    def cell(row: dict, column: str) -> str:
+        value = row[column]
+        if column == "failing_checks":
+            return ", ".join(value) or "-"
+        return "-" if value is None else str(value)
+
+    cells = [[cell(r, c) for c in _COLUMNS] for r in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) if cells else len(c) for i, c in enumerate(_COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
+    return "\n".join(lines)

@@ -1,0 +1,6 @@
+import dagster as dg
+
+from marketdata_pipeline.health.alerts import market_data_health_alerts
+from marketdata_pipeline.health.checks import market_data_health
+
+defs = dg.Definitions(asset_checks=[market_data_health], sensors=[market_data_health_alerts])

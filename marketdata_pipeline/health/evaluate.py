@@ -1,0 +1,53 @@
+"""Evaluating partitions against the database: freshness for many at once, quality one partition at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from marketdata_pipeline.health import gaps, quality
+from marketdata_pipeline.health.freshness import FreshnessRules, assess
+from marketdata_pipeline.health.records import Key, PartitionHealth, partition_stats, replace_gaps, save_freshness
+from marketdata_pipeline.storage.bars import load_bars
+from marketdata_pipeline.storage.universe import active_symbols
+from marketdata_pipeline.timeframes import TIMEFRAMES
+
+
+def active_partitions(url: str) -> list[Key]:
+    return [(s, tf) for s in active_symbols(url) for tf in TIMEFRAMES]
+
+
+def assess_partitions(url: str, keys: Iterable[Key], now: datetime, rules: FreshnessRules) -> list[PartitionHealth]:
+    keys = list(keys)
+    stats = partition_stats(url, keys)
+    out = []
+    for symbol, tf in keys:
+        last, rows = stats.get((symbol, tf), (None, 0))
+        out.append(PartitionHealth(symbol, tf, assess(symbol, tf, last, now, rules), rows, now))
+    return out
+
+
+def refresh_freshness(url: str, keys: Iterable[Key], now: datetime, rules: FreshnessRules) -> list[PartitionHealth]:
+    entries = assess_partitions(url, keys, now, rules)
+    save_freshness(url, entries)
+    return entries
+
+
+def check_quality(
+    url: str,
+    symbol: str,
+    tf: str,
+    now: datetime,
+    rules: FreshnessRules,
+    max_move: float = quality.DEFAULT_MAX_MOVE,
+    split_dates: Iterable[date] = (),
+) -> list[quality.Finding]:
+    """Run every quality check on one partition and rewrite its gap ledger."""
+    bars = load_bars(url, symbol, tf)
+    ledger = gaps.ledger(symbol, tf, bars, now, rules.publication_delay)
+    replace_gaps(url, symbol, tf, ledger, now)
+    return [
+        quality.ohlc_consistency(bars),
+        quality.calendar_gaps(tf, ledger),
+        quality.price_jumps(symbol, bars, max_move, split_dates),
+    ]

@@ -260,7 +260,8 @@ class _Collector:
 
     def select(self) -> tuple[dict, int | None]:
         if not self.chunks:
-            return {k: np.array([], dtype=np.int64 if k in ("t_ms", "n", "bucket") else float) for k in BAR_COLUMNS + ["bucket"]}, None
+            empty = {k: np.array([], dtype=np.int64 if k in ("t_ms", "n", "bucket") else float) for k in BAR_COLUMNS}
+            return {**empty, "bucket": np.array([], dtype=np.int64)}, None
         rows = {k: np.concatenate([c[k] for c in self.chunks]) for k in self.chunks[0]}
         bucket = rows["bucket"]
         if self.limit is None or len(bucket) <= self.limit:

@@ -74,7 +74,7 @@ def create_app(state: SandboxState):
         Route("/_sandbox/config", _admin_config, methods=["GET", "POST"]),
         Route("/_sandbox/requests", _admin_requests, methods=["GET", "DELETE"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={404: _not_found})
     app.state.sandbox = state
     # Level 1: at level 9 compressing a 50k-bar page costs more than building it.
     return _Gate(GZipMiddleware(app, minimum_size=1024, compresslevel=1), state)
@@ -97,6 +97,10 @@ def _json(status: int, payload: dict, headers: dict | None = None) -> Response:
 
 def _request_id() -> str:
     return uuid.uuid4().hex
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _json(404, {"status": "NOT_FOUND", "request_id": _request_id(), "message": "Not found."})
 
 
 def _error(status: int, text: str, headers: dict | None = None) -> Response:
@@ -229,7 +233,8 @@ async def _range(request: Request) -> Response:
     if page.next_bound_ms is not None:
         bounds = f"{page.next_bound_ms}/{path['to']}" if sort == "asc" else f"{path['from_']}/{page.next_bound_ms}"
         cursor = _encode_cursor({"limit": limit, "sort": sort, "adjusted": str(adjusted).lower()})
-        payload["next_url"] = f"{_own_base(request)}/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{bounds}?cursor={cursor}"
+        path_prefix = f"/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}"
+        payload["next_url"] = f"{_own_base(request)}{path_prefix}/{bounds}?cursor={cursor}"
     return _json(200, payload)
 
 
@@ -263,7 +268,8 @@ def _grouped(crypto: bool):
             assert _DATE.match(raw)
             day = date.fromisoformat(raw)
         except (AssertionError, ValueError):
-            raise BadRequest(f"The path parameter `date` with value {raw} is invalid, must be of the format YYYY-MM-DD.") from None
+            text = f"The path parameter `date` with value {raw} is invalid, must be of the format YYYY-MM-DD."
+            raise BadRequest(text) from None
         adjusted = _bool(_query(request), "adjusted", True)
         found = await run_in_threadpool(_daily_results, state.universe(crypto), day, adjusted, state.config.now_ms())
         payload = {"queryCount": len(found), "resultsCount": len(found), "adjusted": adjusted}

@@ -127,11 +127,15 @@ def split_factor(symbol: str, on: date, as_of: date | None = None) -> float:
     return factor
 
 
-@lru_cache(maxsize=64)
 def dividends_for(symbol: str) -> list[Dividend]:
     """Quarterly cash dividends of the payers, oldest first, through the end of the synthetic calendar."""
+    return list(_dividends(symbol))
+
+
+@lru_cache(maxsize=64)
+def _dividends(symbol: str) -> tuple[Dividend, ...]:
     if symbol not in _DIVIDEND_PAYERS:
-        return []
+        return ()
     first_month = 1 + stable_seed("dividend-month", symbol) % 3
     base_amount = 0.15 + (stable_seed("dividend-amount", symbol) % 80) / 100
     out = []
@@ -142,7 +146,7 @@ def dividends_for(symbol: str) -> list[Dividend]:
             if ex is None:
                 continue
             out.append(Dividend(symbol, ex - timedelta(days=21), ex, ex + timedelta(days=1), ex + timedelta(days=14), amount))
-    return out
+    return tuple(out)
 
 
 def _next_session(d: date) -> date | None:
@@ -215,8 +219,8 @@ def day_bars(symbol: str, local_date: date) -> dict[str, np.ndarray] | None:
         v = np.maximum(np.round(activity * size * 100), 1)
     trades = np.maximum(np.round(activity * 25), 1).astype(np.int64)
 
-    keep = traded
-    return {"t_ms": t[keep], "o": o[keep], "h": h[keep], "l": low[keep], "c": c[keep], "v": v[keep], "vw": vw[keep], "n": trades[keep]}
+    columns = {"t_ms": t, "o": o, "h": h, "l": low, "c": c, "v": v, "vw": vw, "n": trades}
+    return {name: values[traded] for name, values in columns.items()}
 
 
 def minute_bars(symbol: str, start: datetime, end: datetime) -> pd.DataFrame:

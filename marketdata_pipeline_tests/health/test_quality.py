@@ -66,12 +66,16 @@ def test_daily_gap_is_an_error_but_a_holiday_is_only_a_ledger_entry():
 def test_intraday_gaps_warn_with_reasons_and_respect_the_early_close():
     # Wed 2024-11-27 .. Mon 2024-12-02: Thanksgiving closed, Black Friday closes at 13:00.
     bars = make_bars("AAPL", "1h", date(2024, 11, 27), date(2024, 12, 2))
-    gaps = ledger("AAPL", "1h", bars, LATER, DELAY)
+    assert quality.calendar_gaps("1h", ledger("AAPL", "1h", bars, LATER, DELAY)).passed
+    # Black Friday's afternoon without bars: after-hours once the session closed at 13:00, not a defect.
+    quiet_afternoon = drop(bars, *(et(2024, 11, 29, h) for h in (13, 14, 15, 16)))
+    gaps = ledger("AAPL", "1h", quiet_afternoon, LATER, DELAY)
     assert quality.calendar_gaps("1h", gaps).passed
     closed = {g.time for g in gaps if g.reason is Reason.MARKET_CLOSED}
     assert et(2024, 11, 28, 10) in closed  # Thanksgiving's would-be regular hours
     assert {et(2024, 11, 29, h) for h in (13, 14, 15)} <= closed  # cut off by the early close
-    assert et(2024, 11, 29, 12) not in closed
+    assert et(2024, 11, 29, 16) not in closed  # outside regular hours even on a normal day
+    assert not quality.calendar_gaps("1h", ledger("AAPL", "1h", drop(bars, et(2024, 11, 29, 12)), LATER, DELAY)).passed
 
     no_trades = drop(bars, et(2024, 11, 27, 11), et(2024, 11, 27, 5))  # 05:00 is pre-market: not a gap
     whole_day = no_trades[cal_day(no_trades) != date(2024, 11, 29)]

@@ -106,6 +106,11 @@ def test_faults_spare_auth_errors_and_admin(sandbox):
     assert httpx.get(sandbox.base_url + "/_sandbox/config").status_code == 200
 
 
+def test_unknown_paths_are_polygon_404s(client):
+    response = client.get("/v2/no/such/endpoint")
+    assert response.status_code == 404 and response.json()["status"] == "NOT_FOUND"
+
+
 def test_admin_surface_steers_the_server(sandbox):
     admin = sandbox.base_url + "/_sandbox"
     updated = httpx.post(admin + "/config", json={"now": "2024-06-05T16:00:00+00:00", "rate_limit_per_minute": 7, "bad_keys": ["x"]})

@@ -174,12 +174,20 @@ def _close_path(symbol: str) -> np.ndarray:
     return start * np.exp(1.2 * np.tanh(walk / 1.2))
 
 
+# Tickers starting with ZZ are unknown to the sandbox: like Polygon, it answers them with an empty 200.
+UNLISTED_PREFIX = "ZZ"
+
+
+def is_listed(symbol: str) -> bool:
+    return not symbol.removeprefix("X:").startswith(UNLISTED_PREFIX)
+
+
 @lru_cache(maxsize=4096)
 def day_bars(symbol: str, local_date: date) -> dict[str, np.ndarray] | None:
     """Unadjusted minute bars of one trading day as numpy columns (BAR_COLUMNS), or None if it does not trade."""
     crypto = is_crypto(symbol)
     day = trading_day(crypto, local_date)
-    if day is None:
+    if day is None or not is_listed(symbol):
         return None
     rng = np.random.default_rng(stable_seed("minutes", symbol, local_date.isoformat()))
     n = (day.end_ms - day.start_ms) // MINUTE_MS

@@ -9,6 +9,7 @@ import pytest
 from marketdata_pipeline.health.alerts import Snapshot, market_data_health_alerts, payload, transitions
 from marketdata_pipeline.storage.bars import upsert_bars
 from marketdata_pipeline.storage.resource import MarketDatabase
+from marketdata_pipeline.timeframes import TIMEFRAMES
 from marketdata_pipeline_tests.health.conftest import make_bars
 
 
@@ -71,13 +72,15 @@ def test_sensor_posts_once_on_transition_and_once_on_recovery(monkeypatch, store
     hook, posts = receiver
     monkeypatch.setenv("MARKETDATA_ALERT_WEBHOOK_URL", hook)
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
-    store("X:BTCUSD", "1d", make_bars("X:BTCUSD", "1d", date(2024, 6, 1), date(2024, 6, 7)))
-    monkeypatch.setattr("marketdata_pipeline.health.evaluate.TIMEFRAMES", {"1d": None})  # watch one partition
+    for tf in TIMEFRAMES:
+        store("X:BTCUSD", tf, make_bars("X:BTCUSD", tf, date(2024, 6, 6), date(2024, 6, 7)))
 
     cursor = None
 
-    def tick(now: str) -> None:
+    def tick(now: str) -> list[tuple]:
+        """Evaluate the sensor at `now`; return (partition, event, state, previous) of the new POSTs."""
         nonlocal cursor
+        seen = len(posts)
         monkeypatch.setenv("MARKETDATA_NOW", now)
         with dg.instance_for_test() as instance:
             context = dg.build_sensor_context(
@@ -85,14 +88,14 @@ def test_sensor_posts_once_on_transition_and_once_on_recovery(monkeypatch, store
             )
             market_data_health_alerts(context)
             cursor = context.cursor
+        return sorted((f"{p['symbol']}|{p['timeframe']}", p["event"], p["state"], p["previous_state"]) for p in posts[seen:])
 
-    tick("2024-06-08T06:00:00Z")  # Friday's UTC day is the newest: fresh, nothing to say
-    assert posts == []
-    tick("2024-06-10T06:00:00Z")  # two days later: Stale
-    assert [(p["event"], p["state"], p["previous_state"]) for p in posts] == [("problem", "Stale", "Fresh")]
-    assert posts[0]["symbol"] == "X:BTCUSD" and posts[0]["expected_last_bar"].startswith("2024-06-09")
-    tick("2024-06-10T06:05:00Z")  # still Stale: no new alert
-    assert len(posts) == 1
-    upsert_bars(clean_db, "X:BTCUSD", "1d", make_bars("X:BTCUSD", "1d", date(2024, 6, 8), date(2024, 6, 9)))
-    tick("2024-06-10T06:10:00Z")
-    assert [(p["event"], p["state"], p["previous_state"]) for p in posts[1:]] == [("recovered", "Fresh", "Stale")]
+    every = sorted(f"X:BTCUSD|{tf}" for tf in TIMEFRAMES)
+    assert tick("2024-06-08T00:20:00Z") == []  # everything up to Friday's end is stored
+    assert tick("2024-06-09T06:00:00Z") == [(key, "problem", "Stale", "Fresh") for key in every]
+    assert posts[0]["expected_last_bar"] and posts[0]["url"].endswith("partition=X%3ABTCUSD%7C15m")
+    assert tick("2024-06-09T06:05:00Z") == []  # still Stale: no repeat
+    for tf in TIMEFRAMES:
+        upsert_bars(clean_db, "X:BTCUSD", tf, make_bars("X:BTCUSD", tf, date(2024, 6, 8), date(2024, 6, 9)))
+    assert tick("2024-06-10T00:20:00Z") == [(key, "recovered", "Fresh", "Stale") for key in every]
+    assert tick("2024-06-10T00:25:00Z") == []

@@ -37,10 +37,10 @@ def test_dividends_page_by_ticker_and_date(client):
 
 
 def test_grouped_daily_lists_the_universe_stamped_at_the_close(client):
-    client.get("/v2/aggs/ticker/ZZQQ/range/1/day/2024-03-05/2024-03-05")  # joins the universe
+    client.get("/v2/aggs/ticker/QQZZ/range/1/day/2024-03-05/2024-03-05")  # joins the universe
     body = client.get("/v2/aggs/grouped/locale/us/market/stocks/2024-03-05", params={"adjusted": "false", "include_otc": "false"}).json()
     by_ticker = {r["T"]: r for r in body["results"]}
-    assert set(market.DEFAULT_STOCKS) | {"ZZQQ"} <= set(by_ticker) and body["resultsCount"] == len(by_ticker)
+    assert set(market.DEFAULT_STOCKS) | {"QQZZ"} <= set(by_ticker) and body["resultsCount"] == len(by_ticker)
     close = int(datetime(2024, 3, 5, 16, tzinfo=ET).timestamp() * 1000)
     assert {r["t"] for r in body["results"]} == {close}
     daily = aggregate.bars("AAPL", 1, "day", date(2024, 3, 5), date(2024, 3, 5), adjusted=False).iloc[0]

@@ -62,7 +62,11 @@ def freshness_result(entries: list[PartitionHealth]) -> dg.AssetCheckResult:
     ]
     metadata = {
         "partitions_checked": len(entries),
-        **{state.value.lower(): _listed(f"{e.symbol}|{e.timeframe}" for e in by_state[state]) for state in State},
+        **{
+            state.value.lower(): _listed(f"{e.symbol}|{e.timeframe}" for e in by_state[state])
+            for state in State
+            if state is not State.FRESH
+        },
     }
     if bad:
         metadata["not_fresh"] = dg.MetadataValue.md("\n".join(lines))

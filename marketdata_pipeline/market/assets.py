@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from marketdata_pipeline.client.resource import PolygonResource
+from marketdata_pipeline.health.freshness import PIPELINE_FRESHNESS_POLICY
 from marketdata_pipeline.market.fetch import BarFetch, PartitionRequest
 from marketdata_pipeline.market.partitions import bar_partitions, split_key
 from marketdata_pipeline.market.windows import fetch_window
@@ -25,6 +26,7 @@ API_RETRY_POLICY = dg.RetryPolicy(
     # One run per timeframe covering every selected symbol, instead of one run per partition.
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=API_RETRY_POLICY,
+    freshness_policy=PIPELINE_FRESHNESS_POLICY,
     pool="polygon_api",
     group_name="market_data",
     kinds={"postgres"},

@@ -73,6 +73,11 @@ def start_embedded(data_dir: Path, cleanup: str | None = "stop") -> str:
 _servers: list = []
 
 
+def embedded_server_pids() -> list[int]:
+    """PIDs of the embedded PostgreSQL servers this process started (for resource accounting)."""
+    return [pid for pid in (s.get_pid() for s in _servers) if pid]
+
+
 def create_database(admin_url: str, name: str) -> str:
     """Create database `name` if missing; return the URL pointing at it."""
     with engine_for(admin_url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -1,27 +1,16 @@
 import json
 import os
 import subprocess
-import sys
 from datetime import date
 
 from marketdata_pipeline_tests.health.conftest import make_bars
-
-# `marketdata status` once the lead registers it in cli/main.py; until then the same parser wiring.
-_CLI = (
-    "import argparse, sys\n"
-    "from marketdata_pipeline.cli import status\n"
-    "parser = argparse.ArgumentParser(prog='marketdata')\n"
-    "status.register(parser.add_subparsers(dest='command', required=True))\n"
-    "args = parser.parse_args(sys.argv[1:])\n"
-    "sys.exit(args.func(args))\n"
-)
-
+from marketdata_pipeline_tests.support import BIN
 
 def status(url: str, now: str, *flags: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env.update(DATABASE_URL=url, MARKETDATA_NOW=now)
     return subprocess.run(
-        [sys.executable, "-c", _CLI, "status", *flags], env=env, capture_output=True, text=True, timeout=60
+        [str(BIN / "marketdata"), "status", *flags], env=env, capture_output=True, text=True, timeout=60
     )
 
 

@@ -1,0 +1,98 @@
+"""A real `dagster dev` (webserver + daemon) in a subprocess, driven through the UI's GraphQL API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from dagster_graphql import DagsterGraphQLClient
+
+LAUNCH_BACKFILL = """
+mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+BACKFILL_STATUS = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status runs(limit: 1000) { runId status } } } }"""
+TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DagsterDev:
+    """Starts `dagster dev` for the project in `cwd` with `env`; stops it and every child on exit."""
+
+    def __init__(self, env: dict, cwd: Path, startup_timeout_s: float = 180):
+        self.env = env
+        self.cwd = cwd
+        self.port = free_port()
+        self.startup_timeout_s = startup_timeout_s
+        self.process: subprocess.Popen | None = None
+        self.client: DagsterGraphQLClient | None = None
+
+    def __enter__(self) -> "DagsterDev":
+        dagster = Path(sys.executable).parent / "dagster"
+        self.process = subprocess.Popen(
+            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"],
+            cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # dagster dev ignores SIGINT when started with it ignored (as from a background shell).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), start_new_session=True,
+        )
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.__exit__()
+            raise
+        self.client = DagsterGraphQLClient("127.0.0.1", port_number=self.port)
+        return self
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dagster dev exited with {self.process.returncode} during start-up")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/server_info", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("dagster dev did not come up")
+            time.sleep(0.5)
+
+    def __exit__(self, *exc) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def launch_backfill(self, partitions: list[str], asset: str = "market_data") -> str:
+        result = self.client._execute(
+            LAUNCH_BACKFILL, {"p": {"partitionNames": partitions, "assetSelection": [{"path": [asset]}]}}
+        )["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"backfill was not launched: {result}")
+        return result["backfillId"]
+
+    def wait_backfill(self, backfill_id: str, timeout_s: float = 1800) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            backfill = self.client._execute(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+            if backfill["status"] in TERMINAL:
+                return backfill
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backfill {backfill_id} still {backfill['status']} after {timeout_s} s")
+            time.sleep(1)

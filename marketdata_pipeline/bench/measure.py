@@ -1,0 +1,80 @@
+"""Turning a finished set of Dagster runs into benchmark figures, from the instance's own records."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import dagster as dg
+import sqlalchemy as sa
+
+from marketdata_pipeline.sandbox.market import minute_bars
+from marketdata_pipeline.storage.database import engine_for
+
+PAGE_LIMIT = 50_000
+_STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+
+
+def run_figures(instance: dg.DagsterInstance, run_ids: list[str], submitted_at: float) -> dict:
+    """Wall time from submission to the last run's end, the runs' own metadata summed, and how much of
+    the wall time no step was executing (orchestration: queueing, run start-up, teardown)."""
+    records = [instance.get_run_record_by_id(run_id) for run_id in run_ids]
+    ended = max(r.end_time for r in records)
+    totals = {"rows_written": 0, "pages": 0, "retries": 0, "api_seconds": 0.0, "db_seconds": 0.0,
+              "budget_wait_seconds": 0.0}
+    windows = []
+    for record in records:
+        run_id = record.dagster_run.run_id
+        events = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        if events:  # every partition of a range run carries the run's metadata: count it once
+            metadata = events[0].event_log_entry.asset_materialization.metadata
+            for key in totals:
+                totals[key] += metadata[key].value if key in metadata else 0
+        steps = instance.get_records_for_run(run_id, of_type=_STEP_EVENTS).records
+        starts = [s.timestamp for s in steps if s.event_log_entry.dagster_event_type == dg.DagsterEventType.STEP_START]
+        ends = [s.timestamp for s in steps if s.event_log_entry.dagster_event_type != dg.DagsterEventType.STEP_START]
+        if starts and ends:
+            windows.append((min(starts), max(ends)))
+    wall = ended - submitted_at
+    return {
+        "wall_s": round(wall, 1),
+        "runs_launched": len(records),
+        "failed_runs": sum(r.dagster_run.status != dg.DagsterRunStatus.SUCCESS for r in records),
+        "bars_written": int(totals["rows_written"]),
+        "pages": int(totals["pages"]),
+        "retries": int(totals["retries"]),
+        "api_s_summed_over_threads": round(totals["api_seconds"], 1),
+        "budget_wait_s_summed_over_threads": round(totals["budget_wait_seconds"], 1),
+        "db_s": round(totals["db_seconds"], 1),
+        "orchestration_s": round(wall - _union(windows), 1),
+    }
+
+
+def _union(windows: list[tuple[float, float]]) -> float:
+    total, end = 0.0, -math.inf
+    for start, stop in sorted(windows):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+def sandbox_figures(requests: list[dict]) -> dict:
+    data = [r for r in requests if not r["path"].startswith("/_sandbox")]
+    return {"requests": len(data), "rate_limited_429s": sum(r["status"] == 429 for r in data)}
+
+
+def reference_pages(symbols: list[str], timeframes: list[str], start: datetime, end: datetime) -> int:
+    """Pages a direct fetch of every partition needs at limit=50000: Polygon's limit counts base
+    aggregates (minutes with trades for intraday timeframes, days for 1d)."""
+    pages = 0
+    for symbol in symbols:
+        minutes = len(minute_bars(symbol, start, end))
+        for tf in timeframes:
+            pages += 1 if tf == "1d" else max(1, math.ceil(minutes / PAGE_LIMIT))
+    return pages
+
+
+def bars_in_database(url: str, table: str = "market_data") -> int:
+    with engine_for(url).connect() as conn:
+        return conn.execute(sa.text(f"select count(*) from {table}")).scalar()

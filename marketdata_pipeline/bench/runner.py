@@ -1,0 +1,105 @@
+"""Runs every workload of a plan and returns the report (one object per workload)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import time
+import uuid
+from datetime import UTC, datetime
+
+import dagster
+
+from marketdata_pipeline.bench import workloads
+from marketdata_pipeline.bench.measure import reference_pages
+from marketdata_pipeline.bench.naive import run_naive
+from marketdata_pipeline.bench.plans import NEXT_DAY, NOW, Plan
+from marketdata_pipeline.bench.processes import ProcessSampler
+from marketdata_pipeline.bench.sandbox_process import SandboxProcess
+from marketdata_pipeline.bench.stack import at_midnight, stack, symbol_universe
+from marketdata_pipeline.bench.write_path import measure_write_path
+from marketdata_pipeline.storage.database import create_database, embedded_server_pids
+from marketdata_pipeline.storage.schema import create_schema
+
+log = logging.getLogger("marketdata.bench")
+
+
+def _sampled(sandbox: SandboxProcess, extra: list[int] = ()) -> ProcessSampler:
+    return ProcessSampler([os.getpid(), sandbox.process.pid, *embedded_server_pids(), *extra])
+
+
+def _naive(admin_url: str, sandbox: SandboxProcess, symbols: list[str], timeframes: list[str],
+           start: datetime, rate: int | None) -> dict:
+    url = create_database(admin_url, f"mdp_naive_{uuid.uuid4().hex[:8]}")
+    create_schema(url)
+    sandbox.clear_requests()
+    with _sampled(sandbox) as sampler:
+        figures = run_naive(url, sandbox.base_url, f"naive-{uuid.uuid4().hex[:6]}", symbols, timeframes, start, NOW)
+    figures.update(sampler.summary(), runs_launched=0, symbols=len(symbols), timeframes=timeframes)
+    reference = reference_pages(symbols, timeframes, start, NOW)
+    figures["reference_pages"] = reference
+    figures["requests_over_reference_pages"] = round(figures["requests"] / reference, 2)
+    figures["bars_per_s"] = round(figures["bars_written"] / figures["wall_s"], 1)
+    if rate:
+        figures["floor_s"] = round(figures["requests"] / rate * 60, 1)
+        figures["wall_over_floor"] = round(figures["wall_s"] / figures["floor_s"], 2)
+    return figures
+
+
+def run_plan(plan: Plan, admin_url: str) -> dict:
+    report: dict = {}
+    started = time.monotonic()
+
+    log.info("write path: %s rows", plan.write_path_rows)
+    report["write_path"] = measure_write_path(admin_url, rows=plan.write_path_rows)
+
+    symbols = symbol_universe(plan.backfill_symbols)
+    start = at_midnight(plan.backfill_history_start)
+    rate = plan.rate_limit_per_minute
+    with SandboxProcess(now=NOW.isoformat(), rate_limit_per_minute=rate, latency_s=plan.latency_s) as sandbox:
+        log.info("backfill: %d symbols x %s, rate limit %d/min", len(symbols), plan.backfill_timeframes, rate)
+        with stack(admin_url, sandbox, symbols, plan.backfill_history_start, rate) as s:
+            with _sampled(sandbox, [s.dev.process.pid]) as sampler:
+                report["backfill"] = workloads.backfill(s, symbols, plan.backfill_timeframes, start, NOW, rate)
+            report["backfill"].update(sampler.summary(), symbols=len(symbols), timeframes=plan.backfill_timeframes)
+            log.info("daily update")
+            with _sampled(sandbox, [s.dev.process.pid]) as sampler:
+                report["daily_update"] = workloads.daily_update(s, NEXT_DAY, rate, plan.budget_settle_s)
+            report["daily_update"].update(sampler.summary())
+        sandbox.configure(now=NOW.isoformat())
+
+        naive_symbols = symbols[: plan.naive_symbols]
+        log.info("naive baseline under the rate limit: %d symbols", len(naive_symbols))
+        limited = _naive(admin_url, sandbox, naive_symbols, plan.backfill_timeframes, start, rate)
+
+        sandbox.configure(rate_limit_per_minute=None, latency_s=plan.sweep_latency_s)
+        sweep_start = at_midnight(plan.sweep_history_start)
+        first = symbol_universe(plan.sweep_symbols[0])
+        log.info("naive baseline without a rate limit: %d symbols", len(first))
+        unlimited = _naive(admin_url, sandbox, first, plan.sweep_timeframes, sweep_start, None)
+        report["naive_baseline"] = {"rate_limited": limited, "unlimited": unlimited}
+
+        points = []
+        for n in plan.sweep_symbols:
+            universe = symbol_universe(n)
+            log.info("scale sweep: %d symbols", n)
+            with stack(admin_url, sandbox, universe, plan.sweep_history_start, None) as s:
+                with _sampled(sandbox, [s.dev.process.pid]) as sampler:
+                    point = workloads.backfill(s, universe, plan.sweep_timeframes, sweep_start, NOW, None)
+                point.update(sampler.summary(), symbols=n, timeframes=plan.sweep_timeframes)
+            points.append(point)
+        report["scale_sweep"] = {"latency_s": plan.sweep_latency_s, "history_start": str(plan.sweep_history_start),
+                                 "points": points}
+    report["unlimited_speedup_vs_naive"] = round(unlimited["wall_s"] / points[0]["wall_s"], 2)
+    report["meta"] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "total_s": round(time.monotonic() - started, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "dagster": dagster.__version__,
+        "sandbox_now": NOW.isoformat(),
+        "backfill_history_start": str(plan.backfill_history_start),
+        "rate_limit_per_minute": rate,
+        "latency_s": plan.latency_s,
+    }
+    return report

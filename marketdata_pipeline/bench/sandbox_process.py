@@ -1,0 +1,56 @@
+"""The sandbox in its own process (its own core), steered through its admin API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from marketdata_pipeline.bench.dagster_dev import free_port
+
+
+class SandboxProcess:
+    def __init__(self, **config):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.config = config
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "SandboxProcess":
+        marketdata = Path(sys.executable).parent / "marketdata"
+        self.process = subprocess.Popen(
+            [str(marketdata), "sandbox", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError("the sandbox exited during start-up")
+            try:
+                httpx.get(f"{self.base_url}/_sandbox/config", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox did not come up") from None
+                time.sleep(0.2)
+        self.configure(**self.config)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def configure(self, **fields) -> None:
+        body = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
+        httpx.post(f"{self.base_url}/_sandbox/config", json=body, timeout=10).raise_for_status()
+
+    def requests(self) -> list[dict]:
+        return httpx.get(f"{self.base_url}/_sandbox/requests", timeout=60).json()["requests"]
+
+    def clear_requests(self) -> None:
+        httpx.delete(f"{self.base_url}/_sandbox/requests", timeout=10).raise_for_status()

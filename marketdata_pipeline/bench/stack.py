@@ -1,0 +1,86 @@
+"""One benchmark environment: a fresh database, the sandbox process, and `dagster dev` on a scratch instance."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from marketdata_pipeline.automation.universe_sync import sync_partitions
+from marketdata_pipeline.bench.dagster_dev import DagsterDev
+from marketdata_pipeline.bench.sandbox_process import SandboxProcess
+from marketdata_pipeline.cli.environment import PROJECT_ROOT
+from marketdata_pipeline.storage.database import create_database
+from marketdata_pipeline.storage.schema import create_schema
+from marketdata_pipeline.storage.universe import add_symbols
+
+
+@dataclass
+class Stack:
+    database_url: str
+    sandbox: SandboxProcess
+    dev: DagsterDev
+    instance: dg.DagsterInstance
+    env: dict
+
+
+@contextlib.contextmanager
+def stack(admin_url: str, sandbox: SandboxProcess, symbols: list[str], history_start: date,
+          max_requests_per_minute: int | None):
+    """Yields a Stack on a database of its own; the symbols are registered as partitions."""
+    url = create_database(admin_url, f"mdp_bench_{uuid.uuid4().hex[:8]}")
+    create_schema(url)
+    home = Path(tempfile.mkdtemp(prefix="mdp-bench-home-"))
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DAGSTER_HOME": str(home),
+        "POLYGON_API_KEY": "bench-key",
+        "POLYGON_BASE_URL": sandbox.base_url,
+        "MARKETDATA_HISTORY_START": history_start.isoformat(),
+    }
+    env.pop("MASSIVE_API_KEY", None)
+    env.pop("POLYGON_MAX_REQUESTS_PER_MINUTE", None)
+    if max_requests_per_minute:
+        env["POLYGON_MAX_REQUESTS_PER_MINUTE"] = str(max_requests_per_minute)
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url  # this process's view of the same instance
+    try:
+        add_symbols(url, symbols)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            sync_partitions(instance, symbols)
+            with DagsterDev(env, PROJECT_ROOT) as dev:
+                yield Stack(url, sandbox, dev, instance, env)
+    finally:
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def symbol_universe(n: int) -> list[str]:
+    """n stock tickers: the sandbox's liquid names first, then generated ones (QAAA, QAAB, …)."""
+    from marketdata_pipeline.sandbox.market import DEFAULT_STOCKS
+
+    liquid = [s for s in DEFAULT_STOCKS if "." not in s]
+    generated = (f"Q{chr(65 + i // 676)}{chr(65 + i // 26 % 26)}{chr(65 + i % 26)}" for i in range(17576))
+    return (liquid + list(generated))[:n] if n > len(liquid) else liquid[:n]
+
+
+def partition_keys(symbols: list[str], timeframes: list[str]) -> list[str]:
+    return [f"{s}|{tf}" for s in symbols for tf in timeframes]
+
+
+def at_midnight(day: date) -> datetime:
+    from datetime import UTC
+
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)

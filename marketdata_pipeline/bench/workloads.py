@@ -1,0 +1,76 @@
+"""The benchmark workloads that go through Dagster: a UI-style backfill, the daily update, a scale sweep."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import dagster as dg
+
+from marketdata_pipeline.automation.daily_schedule import daily_market_data_schedule
+from marketdata_pipeline.bench.measure import bars_in_database, reference_pages, run_figures, sandbox_figures
+from marketdata_pipeline.bench.stack import Stack, partition_keys
+
+def _finish(figures: dict, rate_per_minute: int | None, reference: int | None) -> dict:
+    requests = figures["requests"]
+    if rate_per_minute:
+        figures["floor_s"] = round(requests / rate_per_minute * 60, 1)
+        figures["wall_over_floor"] = round(figures["wall_s"] / figures["floor_s"], 2) if requests else None
+    if reference is not None:
+        figures["reference_pages"] = reference
+        figures["requests_over_reference_pages"] = round(requests / reference, 2) if reference else None
+    figures["bars_per_s"] = round(figures["bars_written"] / figures["wall_s"], 1) if figures["wall_s"] else None
+    return figures
+
+
+def backfill(stack: Stack, symbols: list[str], timeframes: list[str], start: datetime, now: datetime,
+             rate_per_minute: int | None) -> dict:
+    """All partitions selected and launched as one backfill, timed from submission to the last run's end."""
+    stack.sandbox.clear_requests()
+    submitted = time.time()
+    backfill_id = stack.dev.launch_backfill(partition_keys(symbols, timeframes))
+    status = stack.dev.wait_backfill(backfill_id)
+    run_ids = [r.dagster_run.run_id for r in stack.instance.get_run_records(
+        dg.RunsFilter(tags={"dagster/backfill": backfill_id}))]
+    figures = {
+        "partitions": len(symbols) * len(timeframes),
+        "backfill_status": status["status"],
+        **run_figures(stack.instance, run_ids, submitted),
+        **sandbox_figures(stack.sandbox.requests()),
+        "bars_in_database": bars_in_database(stack.database_url),
+    }
+    return _finish(figures, rate_per_minute, reference_pages(symbols, timeframes, start, now))
+
+
+def daily_update(stack: Stack, next_now: datetime, rate_per_minute: int | None, settle_s: float) -> dict:
+    """Moves the sandbox clock, then submits exactly what the daily schedule asks for."""
+    before = bars_in_database(stack.database_url)
+    time.sleep(settle_s)
+    stack.sandbox.configure(now=next_now)
+    stack.sandbox.clear_requests()
+    context = dg.build_schedule_context(instance=stack.instance, scheduled_execution_time=next_now)
+    requests = list(daily_market_data_schedule(context))
+    submitted = time.time()
+    run_ids = [
+        stack.dev.client.submit_job_execution("market_data_update", tags=request.tags) for request in requests
+    ]
+    _wait_for_runs(stack.instance, run_ids)
+    figures = {
+        "runs_requested_by_schedule": len(requests),
+        **run_figures(stack.instance, run_ids, submitted),
+        **sandbox_figures(stack.sandbox.requests()),
+    }
+    figures["bars_in_database"] = bars_in_database(stack.database_url)
+    figures["new_bars"] = figures["bars_in_database"] - before
+    return _finish(figures, rate_per_minute, None)
+
+
+def _wait_for_runs(instance: dg.DagsterInstance, run_ids: list[str], timeout_s: float = 1800) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = [instance.get_run_by_id(run_id) for run_id in run_ids]
+        if all(run.is_finished for run in runs):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"runs still going after {timeout_s} s")
+        time.sleep(1)

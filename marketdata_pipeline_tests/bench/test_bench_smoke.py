@@ -1,0 +1,50 @@
+"""The benchmark's quick plan, end to end, so it cannot silently rot. Checks completeness and
+consistency of the report, never timings."""
+
+import json
+
+import pytest
+
+from marketdata_pipeline.bench.plans import QUICK
+from marketdata_pipeline.bench.report import render_markdown, write_report
+from marketdata_pipeline.bench.runner import run_plan
+
+FETCH_KEYS = {"wall_s", "requests", "bars_written", "reference_pages", "runs_launched", "peak_rss_mb", "cpu_s"}
+
+
+@pytest.fixture(scope="module")
+def report(pg_admin_url):
+    return run_plan(QUICK, pg_admin_url)
+
+
+def test_report_is_complete(report, tmp_path):
+    assert {"backfill", "daily_update", "naive_baseline", "write_path", "scale_sweep", "meta"} <= set(report)
+    for workload in (report["backfill"], report["naive_baseline"]["rate_limited"]):
+        assert FETCH_KEYS | {"floor_s"} <= set(workload)
+    assert FETCH_KEYS - {"reference_pages"} <= set(report["daily_update"])
+    for point in report["scale_sweep"]["points"]:
+        assert FETCH_KEYS <= set(point)
+    assert {"rows_per_s", "raw_copy_rows_per_s", "to_sql_rows_per_s", "peak_rss_mb"} <= set(report["write_path"])
+
+    json_path, md_path = write_report(report, tmp_path)
+    assert json.loads(json_path.read_text())["backfill"]["requests"] == report["backfill"]["requests"]
+    assert "| backfill (UI-style, via daemon) |" in md_path.read_text() == render_markdown(report)
+
+
+def test_report_is_consistent_with_the_database(report):
+    backfill = report["backfill"]
+    assert backfill["backfill_status"] == "COMPLETED_SUCCESS" and backfill["failed_runs"] == 0
+    assert backfill["bars_written"] == backfill["bars_in_database"] > 0
+    # single_run backfill policy: at most one run per timeframe.
+    assert 1 <= backfill["runs_launched"] <= len(QUICK.backfill_timeframes)
+    # Pages a run fetched are requests the sandbox saw (no retries happen without faults).
+    assert backfill["pages"] == backfill["requests"] - backfill["retries"]
+
+    daily = report["daily_update"]
+    assert daily["failed_runs"] == 0 and daily["new_bars"] > 0
+    assert daily["requests"] <= daily["runs_requested_by_schedule"] * QUICK.backfill_symbols
+
+    for naive in report["naive_baseline"].values():
+        assert naive["bars_written"] == naive["bars_in_database"] > 0
+    for point in report["scale_sweep"]["points"]:
+        assert point["bars_written"] == point["bars_in_database"] > 0 and point["failed_runs"] == 0

@@ -7,7 +7,7 @@ import json
 import os
 from datetime import UTC, datetime
 
-from marketdata_pipeline.cli.environment import ensure_database
+from marketdata_pipeline.cli.environment import ensure_dagster_home, ensure_database
 from marketdata_pipeline.health import config
 from marketdata_pipeline.health.evaluate import active_partitions, assess_partitions
 from marketdata_pipeline.health.freshness import State
@@ -52,9 +52,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _last_materializations(keys: list[Key]) -> dict[Key, str]:
-    """Newest materialization time per partition from the Dagster instance, when DAGSTER_HOME points at one."""
-    if not os.environ.get("DAGSTER_HOME") or not keys:
+    """Newest materialization time per partition from the Dagster instance (DAGSTER_HOME, else the project's)."""
+    if not keys:
         return {}
+    ensure_dagster_home()
     import dagster as dg
     from dagster._core.events import DagsterEventType
 

@@ -42,7 +42,7 @@ def is_bad(condition: str) -> bool:
 class Alert:
     key: str  # "AAPL|1d"
     event: str  # "problem" | "recovered"
-    previous: str  # previous condition
+    previous: str | None  # previous condition; None the first time a partition is seen
     snapshot: Snapshot
 
 
@@ -50,12 +50,12 @@ def transitions(cursor: dict[str, str], current: dict[str, Snapshot]) -> tuple[l
     """(alerts, new cursor). Partitions no longer current (deactivated symbols) drop out silently."""
     alerts = []
     for key, snap in sorted(current.items()):
-        previous = cursor.get(key, _HEALTHY)
-        if snap.condition == previous:
+        previous = cursor.get(key)
+        if snap.condition == (previous or _HEALTHY):
             continue
         if is_bad(snap.condition):
             alerts.append(Alert(key, "problem", previous, snap))
-        elif is_bad(previous):
+        elif previous and is_bad(previous):
             alerts.append(Alert(key, "recovered", previous, snap))
     return alerts, {key: snap.condition for key, snap in current.items()}
 

@@ -38,6 +38,6 @@ def _slack_text(p: dict) -> str:
     checks = f", failing checks: {', '.join(p['failing_checks'])}" if p["failing_checks"] else ""
     verb = "recovered" if p["event"] == "recovered" else "is unhealthy"
     return (
-        f"{p['symbol']} {p['timeframe']} {verb}: {p['state']} (was {p['previous_state']}){checks}. "
+        f"{p['symbol']} {p['timeframe']} {verb}: {p['state']} (was {p['previous_state'] or 'not seen before'}){checks}. "
         f"Last bar {p['last_bar'] or 'none'}, expected {p['expected_last_bar']}. <{p['url']}|Open in Dagster>"
     )

@@ -97,8 +97,11 @@ def load_bars(url: str, symbol: str, timeframe: str) -> pd.DataFrame:
         "where symbol = :symbol and timeframe = :timeframe order by time"
     )
     with engine_for(url).connect() as conn:
-        frame = pd.read_sql(query, conn, params={"symbol": symbol, "timeframe": timeframe})
+        # Nullable dtypes keep trade counts exact: with NULLs among them, the default path goes through float64.
+        frame = pd.read_sql(
+            query, conn, params={"symbol": symbol, "timeframe": timeframe}, dtype_backend="numpy_nullable"
+        )
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    frame["vwap"] = frame["vwap"].astype("float64")
-    frame["trade_count"] = frame["trade_count"].astype("Int64")
+    prices = _VALUE_COLUMNS[:-1]
+    frame[prices] = frame[prices].astype("float64")
     return frame

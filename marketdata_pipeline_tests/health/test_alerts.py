@@ -19,7 +19,7 @@ def snap(state: str, *checks: str) -> Snapshot:
 
 def test_one_alert_per_transition_and_one_on_recovery():
     alerts, cursor = transitions({}, {"AAPL|1d": snap("Fresh"), "MSFT|1d": snap("Missing")})
-    assert [(a.key, a.event, a.previous) for a in alerts] == [("MSFT|1d", "problem", "Fresh")]
+    assert [(a.key, a.event, a.previous) for a in alerts] == [("MSFT|1d", "problem", None)]
     assert transitions(cursor, {"AAPL|1d": snap("Fresh"), "MSFT|1d": snap("Missing")})[0] == []
 
     alerts, cursor = transitions(cursor, {"AAPL|1d": snap("Aging"), "MSFT|1d": snap("Missing")})
@@ -38,7 +38,7 @@ def test_one_alert_per_transition_and_one_on_recovery():
 
 
 def test_payload_names_the_partition_and_links_to_the_ui():
-    alert = transitions({}, {"X:BTCUSD|1h": snap("Stale")})[0][0]
+    alert = transitions({"X:BTCUSD|1h": "Fresh"}, {"X:BTCUSD|1h": snap("Stale")})[0][0]
     body = payload(alert, "http://ui:3000")
     assert body["symbol"] == "X:BTCUSD" and body["timeframe"] == "1h"
     assert body["state"] == "Stale" and body["previous_state"] == "Fresh"

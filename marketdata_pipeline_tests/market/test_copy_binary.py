@@ -35,7 +35,9 @@ def _extremes() -> pd.DataFrame:
             "close": [0.0, 1.0, 2.0, 3.0, 4.0],
             "volume": [0.0, 1e18, 2.5, 3.0, 4.0],
             "vwap": [np.nan, 1.0, np.nan, 2.0, 3.0],
-            "trade_count": pd.array([INT8_MIN, None, INT8_MAX, 0, None], dtype="Int64"),
+            "trade_count": pd.arrays.IntegerArray(
+                np.array([INT8_MIN, 0, INT8_MAX, 0, 0]), np.array([False, True, False, False, True])
+            ),
         }
     )
 
@@ -45,6 +47,15 @@ def _stored(url: str, symbol: str, columns: str) -> list[tuple]:
         return conn.execute(
             sa.text(f"select {columns} from market_data where symbol = :s order by time"), {"s": symbol}
         ).all()
+
+
+def _waiting_on_a_lock(url: str, query_pattern: str) -> bool:
+    # A transaction per look: pg_stat_activity is a snapshot frozen for the rest of the reading transaction.
+    with engine_for(url).connect() as conn:
+        return bool(conn.execute(
+            sa.text("select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like :q"),
+            {"q": query_pattern},
+        ).scalar())
 
 
 @pytest.mark.parametrize("prior_rows", [0, 2], ids=["straight-copy", "staging-merge"])
@@ -102,12 +113,9 @@ def test_concurrent_writer_of_the_same_new_rows_falls_back_to_the_merge(clean_db
         writer = threading.Thread(target=lambda: result.setdefault("rows", upsert_bars(clean_db, "X", "1m", bars)))
         writer.start()
         deadline = time.monotonic() + 30
-        with engine.connect() as probe:
-            while not probe.execute(sa.text(
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like 'copy market_data%'"
-            )).scalar():
-                assert time.monotonic() < deadline, "the second writer never waited on the first"
-                time.sleep(0.05)
+        while not _waiting_on_a_lock(clean_db, "copy market_data%"):
+            assert time.monotonic() < deadline, "the second writer never waited on the first"
+            time.sleep(0.05)
         first.commit()
         writer.join(30)
     assert result == {"rows": len(bars)}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
+
+_UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
 @dataclass(frozen=True)
@@ -12,10 +15,9 @@ class Timeframe:
     multiplier: int  # Polygon path parameter
     timespan: str  # Polygon path parameter: "minute" | "hour" | "day"
 
-    @property
+    @cached_property  # read once per bar by the gap ledger
     def length(self) -> timedelta:
-        unit = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
-        return self.multiplier * unit[self.timespan]
+        return self.multiplier * _UNITS[self.timespan]
 
     @property
     def is_intraday(self) -> bool:

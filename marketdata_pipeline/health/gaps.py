@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 import pandas as pd
@@ -39,15 +39,16 @@ def ledger(symbol: str, tf_key: str, bars: pd.DataFrame, now: datetime, publicat
     if bars.empty:
         return []
     tf = timeframe(tf_key)
-    times = [t.to_pydatetime() for t in pd.to_datetime(bars["time"], utc=True)]
-    interior = _interior(symbol, tf, times)
+    stamps = pd.to_datetime(bars["time"], utc=True)
+    times = list(stamps.dt.to_pydatetime())
+    days_with_bars = set(stamps.dt.tz_convert(cal.zone(symbol)).dt.date)
+    interior = _interior(symbol, tf, times, days_with_bars)
     return sorted(interior + _unpublished(symbol, tf, times[-1], now, publication_delay), key=lambda g: g.time)
 
 
-def _interior(symbol: str, tf: Timeframe, times: list[datetime]) -> list[Gap]:
+def _interior(symbol: str, tf: Timeframe, times: list[datetime], days_with_bars: set[date]) -> list[Gap]:
     present = set(times)
     first, last = times[0], times[-1]
-    days_with_bars = {cal.local_date(symbol, t) for t in times}
     crypto = cal.is_crypto(symbol)
     gaps = []
     for day in cal.days(cal.local_date(symbol, first), cal.local_date(symbol, last)):

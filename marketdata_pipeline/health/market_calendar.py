@@ -101,29 +101,32 @@ def bar_end(symbol: str, tf: Timeframe, start: datetime) -> datetime:
     return start + tf.length
 
 
-def bars_overlapping(tf: Timeframe, midnight: datetime, next_midnight: datetime, start: datetime, end: datetime) -> list[datetime]:
+@lru_cache(maxsize=65536)  # every symbol of a market shares its sessions
+def bars_overlapping(
+    tf: Timeframe, midnight: datetime, next_midnight: datetime, start: datetime, end: datetime
+) -> tuple[datetime, ...]:
     """Starts of the day's bars (grid from local midnight) whose window overlaps `[start, end)`."""
     if not tf.is_intraday:
-        return [midnight] if start < next_midnight and end > midnight else []
+        return (midnight,) if start < next_midnight and end > midnight else ()
     out = []
     t = midnight
     while t < next_midnight and t < end:
         if t + tf.length > start:
             out.append(t)
         t += tf.length
-    return out
+    return tuple(out)
 
 
-def trading_bars(tf: Timeframe, s: Session) -> list[datetime]:
+def trading_bars(tf: Timeframe, s: Session) -> tuple[datetime, ...]:
     """Bars of a session that may exist: those overlapping tradable (extended) hours."""
     return bars_overlapping(tf, s.midnight, s.next_midnight, s.open, s.close)
 
 
-def regular_bars(tf: Timeframe, s: Session) -> list[datetime]:
+def regular_bars(tf: Timeframe, s: Session) -> tuple[datetime, ...]:
     return bars_overlapping(tf, s.midnight, s.next_midnight, s.regular_open, s.regular_close)
 
 
-def normal_regular_bars(symbol: str, tf: Timeframe, day: date) -> list[datetime]:
+def normal_regular_bars(symbol: str, tf: Timeframe, day: date) -> tuple[datetime, ...]:
     """The regular-hours bars an ordinary weekday would have (for holidays and early closes)."""
     midnight = local_midnight(symbol, day)
     next_midnight = local_midnight(symbol, day + timedelta(days=1))

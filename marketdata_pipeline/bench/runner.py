@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -49,12 +50,19 @@ def _naive(admin_url: str, sandbox: SandboxProcess, symbols: list[str], timefram
     return figures
 
 
+def _done(name: str, figures: dict) -> None:
+    """Progress for people watching a long run: each workload's figures as soon as it ends."""
+    keys = ("wall_s", "requests", "rate_limited_429s", "bars_written", "runs_launched", "rows_per_s")
+    log.info("%s done: %s", name, json.dumps({k: figures[k] for k in keys if k in figures}))
+
+
 def run_plan(plan: Plan, admin_url: str) -> dict:
     report: dict = {}
     started = time.monotonic()
 
     log.info("write path: %s rows", plan.write_path_rows)
     report["write_path"] = measure_write_path(admin_url, rows=plan.write_path_rows)
+    _done("write path", report["write_path"])
 
     symbols = symbol_universe(plan.backfill_symbols)
     start = at_midnight(plan.backfill_history_start)
@@ -65,21 +73,25 @@ def run_plan(plan: Plan, admin_url: str) -> dict:
             with _sampled(sandbox, [s.dev.process.pid]) as sampler:
                 report["backfill"] = workloads.backfill(s, symbols, plan.backfill_timeframes, start, NOW, rate)
             report["backfill"].update(sampler.summary(), symbols=len(symbols), timeframes=plan.backfill_timeframes)
+            _done("backfill", report["backfill"])
             log.info("daily update")
             with _sampled(sandbox, [s.dev.process.pid]) as sampler:
                 report["daily_update"] = workloads.daily_update(s, NEXT_DAY, rate, plan.budget_settle_s)
             report["daily_update"].update(sampler.summary())
+            _done("daily update", report["daily_update"])
         sandbox.configure(now=NOW.isoformat())
 
         naive_symbols = symbols[: plan.naive_symbols]
         log.info("naive baseline under the rate limit: %d symbols", len(naive_symbols))
         limited = _naive(admin_url, sandbox, naive_symbols, plan.backfill_timeframes, start, rate)
+        _done("naive baseline, rate-limited", limited)
 
         sandbox.configure(rate_limit_per_minute=None, latency_s=plan.sweep_latency_s)
         sweep_start = at_midnight(plan.sweep_history_start)
         first = symbol_universe(plan.sweep_symbols[0])
         log.info("naive baseline without a rate limit: %d symbols", len(first))
         unlimited = _naive(admin_url, sandbox, first, plan.sweep_timeframes, sweep_start, None)
+        _done("naive baseline, no limit", unlimited)
         report["naive_baseline"] = {"rate_limited": limited, "unlimited": unlimited}
 
         points = []
@@ -88,9 +100,10 @@ def run_plan(plan: Plan, admin_url: str) -> dict:
             log.info("scale sweep: %d symbols", n)
             with stack(admin_url, sandbox, universe, plan.sweep_history_start, None) as s:
                 with _sampled(sandbox, [s.dev.process.pid]) as sampler:
-                    point = workloads.backfill(s, universe, plan.sweep_timeframes, sweep_start, NOW, None)
+                    point = workloads.queued_backfill(s, universe, plan.sweep_timeframes, sweep_start, NOW)
                 point.update(sampler.summary(), symbols=n, timeframes=plan.sweep_timeframes)
             points.append(point)
+            _done(f"scale sweep {n}", point)
         report["scale_sweep"] = {"latency_s": plan.sweep_latency_s, "history_start": str(plan.sweep_history_start),
                                  "points": points}
     # Same slice, same sandbox settings, no rate limit: naive wall time over ours.

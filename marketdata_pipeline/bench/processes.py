@@ -18,6 +18,7 @@ class ProcessSampler:
         self.interval_s = interval_s
         self.peak_rss: dict[int, tuple[str, int]] = {}
         self.cpu: dict[int, float] = {}
+        self.cpu_at_start: dict[int, float] = {}  # long-lived processes carry earlier workloads' CPU
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="process-sampler")
 
@@ -45,6 +46,7 @@ class ProcessSampler:
                 self.peak_rss[proc.pid] = (name, rss)
             # Own time only: a reaped child's time also shows up in its parent's children_* counters.
             self.cpu[proc.pid] = times.user + times.system
+            self.cpu_at_start.setdefault(proc.pid, self.cpu[proc.pid] if self._thread.ident is None else 0.0)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -60,10 +62,13 @@ class ProcessSampler:
         self._thread.join()
         self.sample()
 
+    def cpu_s(self, pid: int) -> float:
+        return self.cpu.get(pid, 0.0) - self.cpu_at_start.get(pid, 0.0)
+
     def summary(self) -> dict:
         name, rss = max(self.peak_rss.values(), key=lambda v: v[1], default=("", 0))
         return {
-            "cpu_s": round(sum(self.cpu.values()), 1),
+            "cpu_s": round(sum(self.cpu_s(pid) for pid in self.cpu), 1),
             "peak_rss_mb": round(rss / 2**20, 1),
             "peak_rss_process": name,
         }

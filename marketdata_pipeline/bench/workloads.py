@@ -10,6 +10,7 @@ import dagster as dg
 from marketdata_pipeline.automation.daily_schedule import RANGE_START, daily_market_data_schedule, daily_run_requests
 from marketdata_pipeline.bench.measure import bars_in_database, reference_pages, run_figures, sandbox_figures
 from marketdata_pipeline.bench.stack import Stack, partition_keys
+from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
 
 def _finish(figures: dict, rate_per_minute: int | None, reference: int | None) -> dict:
     requests = figures["requests"]
@@ -56,7 +57,9 @@ def daily_update(stack: Stack, next_now: datetime, rate_per_minute: int | None, 
 def queued_backfill(stack: Stack, symbols: list[str], timeframes: list[str], start: datetime, now: datetime) -> dict:
     """A backfill submitted as the schedule submits work (one range run per timeframe, straight into the
     run queue), so the backfill daemon's 30 s loop does not hide the cost of the work itself."""
-    requests = [r for r in daily_run_requests(symbols, "sweep") if r.tags[RANGE_START].endswith(
+    # The instance's partition order, so that a first..last range spans every symbol.
+    ordered = stack.instance.get_dynamic_partitions(SYMBOLS_PARTITION)
+    requests = [r for r in daily_run_requests(ordered, "sweep") if r.tags[RANGE_START].endswith(
         tuple(f"|{tf}" for tf in timeframes))]
     figures = {"partitions": len(symbols) * len(timeframes), **_queued(stack, requests)}
     return _finish(figures, None, reference_pages(symbols, timeframes, start, now))

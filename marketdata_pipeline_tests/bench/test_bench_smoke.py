@@ -48,3 +48,6 @@ def test_report_is_consistent_with_the_database(report):
         assert naive["bars_written"] == naive["bars_in_database"] > 0
     for point in report["scale_sweep"]["points"]:
         assert point["bars_written"] == point["bars_in_database"] > 0 and point["failed_runs"] == 0
+        assert point["requests"] >= point["partitions"]  # every partition was fetched
+    # The same slice fetched by both designs yields the same bars.
+    assert report["naive_baseline"]["unlimited"]["bars_written"] == report["scale_sweep"]["points"][0]["bars_written"]

@@ -4,7 +4,6 @@ over loopback HTTP, Dagster instances on PostgreSQL."""
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -13,10 +12,11 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from marketdata_pipeline.bench.stack import scratch_environment
 from marketdata_pipeline.sandbox.server import SandboxConfig, SandboxServer
 from marketdata_pipeline.storage import database
 from marketdata_pipeline.storage.schema import create_schema, metadata
-from marketdata_pipeline_tests.support import HISTORY_START, REPO, THURSDAY
+from marketdata_pipeline_tests.support import HISTORY_START, THURSDAY
 
 
 @pytest.fixture(scope="session")
@@ -89,15 +89,4 @@ def project_env(tmp_path, fresh_database, sandbox) -> dict:
     create_schema(url)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DAGSTER_HOME": str(home),
-        "POLYGON_API_KEY": "test-key",
-        "POLYGON_BASE_URL": sandbox.base_url,
-        "MARKETDATA_HISTORY_START": HISTORY_START,
-    }
-    env.pop("POLYGON_MAX_REQUESTS_PER_MINUTE", None)
-    env.pop("MASSIVE_API_KEY", None)
-    return env
+    return scratch_environment(url, home, sandbox.base_url, "test-key", HISTORY_START)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from marketdata_pipeline.timeframes import TIMEFRAMES
@@ -24,10 +24,9 @@ class Plan:
     write_path_rows: int
     sweep_symbols: list[int]
     sweep_history_start: date
-    sweep_latency_s: float = 0.05
+    sweep_latency_s: float = 0.05  # the sweep always covers all five timeframes
     # The budget counts grants over a 61 s window: before the daily update, let the backfill's expire.
     budget_settle_s: float = 62
-    sweep_timeframes: list[str] = field(default_factory=lambda: ALL_TIMEFRAMES)
 
 
 FULL = Plan(
@@ -53,6 +52,5 @@ QUICK = Plan(
     sweep_symbols=[2],
     sweep_history_start=date(2025, 5, 26),
     sweep_latency_s=0.0,
-    sweep_timeframes=["1d", "15m"],
     budget_settle_s=0,
 )

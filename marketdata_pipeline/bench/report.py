@@ -39,7 +39,7 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
         _row("naive baseline, no limit", report["naive_baseline"]["unlimited"]),
     ]
     for point in report["scale_sweep"]["points"]:
-        lines.append(_row(f"scale sweep, {point['symbols']} symbols, no limit (queued runs)", point))
+        lines.append(_row(f"scale sweep, {point['symbols']} symbols, no limit (one queued run)", point))
     wp = report["write_path"]
     lines += [
         "",

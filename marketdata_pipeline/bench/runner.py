@@ -16,7 +16,7 @@ from marketdata_pipeline.bench import workloads
 from marketdata_pipeline.bench.measure import bars_in_database, reference_pages
 from marketdata_pipeline.bench.naive import TABLE as NAIVE_TABLE
 from marketdata_pipeline.bench.naive import run_naive
-from marketdata_pipeline.bench.plans import NEXT_DAY, NOW, Plan
+from marketdata_pipeline.bench.plans import ALL_TIMEFRAMES, NEXT_DAY, NOW, Plan
 from marketdata_pipeline.bench.processes import ProcessSampler
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
 from marketdata_pipeline.bench.stack import at_midnight, stack, symbol_universe
@@ -97,7 +97,7 @@ def run_plan(plan: Plan, admin_url: str) -> dict:
         sweep_start = at_midnight(plan.sweep_history_start)
         first = symbol_universe(plan.sweep_symbols[0])
         log.info("naive baseline without a rate limit: %d symbols", len(first))
-        unlimited = _naive(admin_url, sandbox, first, plan.sweep_timeframes, sweep_start, None)
+        unlimited = _naive(admin_url, sandbox, first, ALL_TIMEFRAMES, sweep_start, None)
         _done("naive baseline, no limit", unlimited)
         report["naive_baseline"] = {"rate_limited": limited, "unlimited": unlimited}
 
@@ -107,8 +107,8 @@ def run_plan(plan: Plan, admin_url: str) -> dict:
             log.info("scale sweep: %d symbols", n)
             with stack(admin_url, sandbox, universe, plan.sweep_history_start, None) as s:
                 with _Sampled(sandbox, [s.dev.process.pid]) as sampler:
-                    point = workloads.queued_backfill(s, universe, plan.sweep_timeframes, sweep_start, NOW)
-                point.update(sampler.summary(), symbols=n, timeframes=plan.sweep_timeframes)
+                    point = workloads.queued_backfill(s, universe, sweep_start, NOW)
+                point.update(sampler.summary(), symbols=n)
             points.append(point)
             _done(f"scale sweep {n}", point)
         report["scale_sweep"] = {"latency_s": plan.sweep_latency_s, "history_start": str(plan.sweep_history_start),

@@ -31,6 +31,26 @@ class Stack:
     env: dict
 
 
+def scratch_environment(database_url: str, dagster_home: Path, base_url: str, api_key: str,
+                        history_start: str, max_requests_per_minute: int | None = None) -> dict:
+    """The environment of a user who set DATABASE_URL and an API key, with the repo's dagster.yaml
+    copied into `dagster_home` as the instance config."""
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DAGSTER_HOME": str(dagster_home),
+        "POLYGON_API_KEY": api_key,
+        "POLYGON_BASE_URL": base_url,
+        "MARKETDATA_HISTORY_START": history_start,
+    }
+    env.pop("MASSIVE_API_KEY", None)
+    env.pop("POLYGON_MAX_REQUESTS_PER_MINUTE", None)
+    if max_requests_per_minute:
+        env["POLYGON_MAX_REQUESTS_PER_MINUTE"] = str(max_requests_per_minute)
+    return env
+
+
 @contextlib.contextmanager
 def stack(admin_url: str, sandbox: SandboxProcess, symbols: list[str], history_start: date,
           max_requests_per_minute: int | None):
@@ -38,19 +58,8 @@ def stack(admin_url: str, sandbox: SandboxProcess, symbols: list[str], history_s
     url = create_database(admin_url, f"mdp_bench_{uuid.uuid4().hex[:8]}")
     create_schema(url)
     home = Path(tempfile.mkdtemp(prefix="mdp-bench-home-"))
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DAGSTER_HOME": str(home),
-        "POLYGON_API_KEY": "bench-key",
-        "POLYGON_BASE_URL": sandbox.base_url,
-        "MARKETDATA_HISTORY_START": history_start.isoformat(),
-    }
-    env.pop("MASSIVE_API_KEY", None)
-    env.pop("POLYGON_MAX_REQUESTS_PER_MINUTE", None)
-    if max_requests_per_minute:
-        env["POLYGON_MAX_REQUESTS_PER_MINUTE"] = str(max_requests_per_minute)
+    env = scratch_environment(url, home, sandbox.base_url, "bench-key", history_start.isoformat(),
+                              max_requests_per_minute)
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url  # this process's view of the same instance
     try:

@@ -7,10 +7,11 @@ from datetime import datetime
 
 import dagster as dg
 
-from marketdata_pipeline.automation.daily_schedule import RANGE_START, daily_market_data_schedule, daily_run_requests
+from marketdata_pipeline.automation.daily_schedule import daily_market_data_schedule, daily_run_request
 from marketdata_pipeline.bench.measure import bars_in_database, reference_pages, run_figures, sandbox_figures
 from marketdata_pipeline.bench.stack import Stack, partition_keys
 from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
+from marketdata_pipeline.timeframes import TIMEFRAMES
 
 def _finish(figures: dict, rate_per_minute: int | None, reference: int | None) -> dict:
     requests = figures["requests"]
@@ -49,20 +50,18 @@ def daily_update(stack: Stack, next_now: datetime, rate_per_minute: int | None, 
     time.sleep(settle_s)
     stack.sandbox.configure(now=next_now)
     context = dg.build_schedule_context(instance=stack.instance, scheduled_execution_time=next_now)
-    figures = _queued(stack, list(daily_market_data_schedule(context)))
+    figures = _queued(stack, [daily_market_data_schedule(context)])
     figures["new_bars"] = figures["bars_in_database"] - before
     return _finish(figures, rate_per_minute, None)
 
 
-def queued_backfill(stack: Stack, symbols: list[str], timeframes: list[str], start: datetime, now: datetime) -> dict:
-    """A backfill submitted as the schedule submits work (one range run per timeframe, straight into the
-    run queue), so the backfill daemon's 30 s loop does not hide the cost of the work itself."""
+def queued_backfill(stack: Stack, symbols: list[str], start: datetime, now: datetime) -> dict:
+    """Every partition submitted as the daily schedule submits work (one run, straight into the run
+    queue), so the backfill daemon's 30 s loop does not hide the cost of the work itself."""
     # The instance's partition order, so that a first..last range spans every symbol.
-    ordered = stack.instance.get_dynamic_partitions(SYMBOLS_PARTITION)
-    requests = [r for r in daily_run_requests(ordered, "sweep") if r.tags[RANGE_START].endswith(
-        tuple(f"|{tf}" for tf in timeframes))]
-    figures = {"partitions": len(symbols) * len(timeframes), **_queued(stack, requests)}
-    return _finish(figures, None, reference_pages(symbols, timeframes, start, now))
+    request = daily_run_request(stack.instance.get_dynamic_partitions(SYMBOLS_PARTITION), "sweep")
+    figures = {"partitions": len(symbols) * len(TIMEFRAMES), **_queued(stack, [request])}
+    return _finish(figures, None, reference_pages(symbols, list(TIMEFRAMES), start, now))
 
 
 def _queued(stack: Stack, requests: list[dg.RunRequest]) -> dict:

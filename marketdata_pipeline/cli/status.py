@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from datetime import UTC, datetime
 
 from marketdata_pipeline.cli.environment import ensure_dagster_home, ensure_database

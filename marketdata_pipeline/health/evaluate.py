@@ -7,8 +7,13 @@ from datetime import date, datetime
 
 from marketdata_pipeline.health import gaps, quality
 from marketdata_pipeline.health.freshness import FreshnessRules, assess
-from marketdata_pipeline.health.records import Key, PartitionHealth, partition_stats, replace_gaps, save_freshness
-from marketdata_pipeline.storage.bars import load_bars
+from marketdata_pipeline.health.records import (
+    Key,
+    PartitionHealth,
+    replace_gaps,
+    save_freshness,
+)
+from marketdata_pipeline.storage.bars import load_bars, partition_stats
 from marketdata_pipeline.storage.universe import active_symbols
 from marketdata_pipeline.timeframes import TIMEFRAMES
 

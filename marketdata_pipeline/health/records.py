@@ -26,21 +26,6 @@ class PartitionHealth:
     checked_at: datetime
 
 
-def partition_stats(url: str, keys: Iterable[Key]) -> dict[Key, tuple[datetime, int]]:
-    """(newest bar, row count) per partition; partitions without rows are absent."""
-    keys = list(keys)
-    if not keys:
-        return {}
-    query = sa.text(
-        "select m.symbol, m.timeframe, max(m.time), count(*) from market_data m "
-        "join unnest(cast(:symbols as text[]), cast(:timeframes as text[])) as k(symbol, timeframe) "
-        "on m.symbol = k.symbol and m.timeframe = k.timeframe group by 1, 2"
-    )
-    params = {"symbols": [k[0] for k in keys], "timeframes": [k[1] for k in keys]}
-    with engine_for(url).connect() as conn:
-        return {(s, tf): (last, rows) for s, tf, last, rows in conn.execute(query, params)}
-
-
 def save_freshness(url: str, entries: list[PartitionHealth]) -> None:
     """Upsert the freshness columns; failing_checks is left as the last quality evaluation wrote it."""
     if not entries:

@@ -76,19 +76,24 @@ def upsert_bars(url: str, symbol: str, timeframe: str, bars: pd.DataFrame) -> in
     return len(bars)
 
 
-def last_bar_times(url: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
-    """The newest stored bar per (symbol, timeframe); partitions with no rows are absent."""
+def partition_stats(url: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[datetime, int]]:
+    """(newest bar, row count) per (symbol, timeframe); partitions without rows are absent."""
     keys = list(keys)
     if not keys:
         return {}
     query = sa.text(
-        "select m.symbol, m.timeframe, max(m.time) from market_data m "
+        "select m.symbol, m.timeframe, max(m.time), count(*) from market_data m "
         "join unnest(cast(:symbols as text[]), cast(:timeframes as text[])) as k(symbol, timeframe) "
         "on m.symbol = k.symbol and m.timeframe = k.timeframe group by 1, 2"
     )
     params = {"symbols": [k[0] for k in keys], "timeframes": [k[1] for k in keys]}
     with engine_for(url).connect() as conn:
-        return {(s, tf): t for s, tf, t in conn.execute(query, params)}
+        return {(s, tf): (last, rows) for s, tf, last, rows in conn.execute(query, params)}
+
+
+def last_bar_times(url: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """The newest stored bar per (symbol, timeframe); partitions with no rows are absent."""
+    return {key: last for key, (last, _) in partition_stats(url, keys).items()}
 
 
 def load_bars(url: str, symbol: str, timeframe: str) -> pd.DataFrame:

@@ -21,20 +21,17 @@ TICK = datetime(2024, 6, 7, 2, 0, tzinfo=UTC)
 
 
 def _evaluate_schedule(instance):
-    return list(daily_market_data_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK)))
+    return daily_market_data_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK))
 
 
-def test_schedule_covers_every_partition_in_one_run_per_timeframe(instance):
-    instance.add_dynamic_partitions(SYMBOLS_PARTITION, ["AAPL", "MSFT", "X:BTCUSD"])
-    requests = _evaluate_schedule(instance)
-    assert len(requests) == 5
-    covered = set()
-    for request in requests:
-        assert request.tags[SCHEDULE_TAG] == "daily"
-        key_range = dg.PartitionKeyRange(request.tags[RANGE_START], request.tags[RANGE_END])
-        covered |= set(bar_partitions.get_partition_keys_in_range(key_range, dynamic_partitions_store=instance))
-    assert covered == set(bar_partitions.get_partition_keys(dynamic_partitions_store=instance))
-    assert len({r.run_key for r in requests}) == 5
+def test_schedule_covers_every_partition_in_one_run(instance):
+    instance.add_dynamic_partitions(SYMBOLS_PARTITION, ["MSFT", "AAPL", "X:BTCUSD"])
+    request = _evaluate_schedule(instance)
+    assert isinstance(request, dg.RunRequest) and request.tags[SCHEDULE_TAG] == "daily"
+    key_range = dg.PartitionKeyRange(request.tags[RANGE_START], request.tags[RANGE_END])
+    covered = bar_partitions.get_partition_keys_in_range(key_range, dynamic_partitions_store=instance)
+    assert set(covered) == set(bar_partitions.get_partition_keys(dynamic_partitions_store=instance))
+    assert len(covered) == 15
 
 
 def test_schedule_skips_while_the_previous_update_is_running(instance):

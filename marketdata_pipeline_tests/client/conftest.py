@@ -12,14 +12,16 @@ import pytest
 from marketdata_pipeline.client import PolygonClient, RetryPolicy
 
 KEY = "pk_test_Zq8sL2vN4mR7xT1c"  # distinctive, so a leak is easy to find in any text
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "polygon_fixtures"
+# Real Polygon/Massive response bodies (official clients' test data, the OpenAPI spec's examples, and
+# error bodies from public reports), kept with the tests; index.json says where each one comes from.
+FIXTURES = Path(__file__).resolve().parent / "polygon_fixtures"
 FAST_RETRY = RetryPolicy(max_retries=4, max_retry_seconds=10, backoff_base_s=0.01, backoff_cap_s=0.05, rate_limit_cap_s=0.05)
 
 
 @pytest.fixture
 def fixtures_dir() -> Path:
     if not (FIXTURES / "index.json").is_file():
-        pytest.fail(f"Polygon fixtures missing: expected {FIXTURES.resolve()} (the shared folder beside the repo)")
+        pytest.fail(f"Polygon fixtures missing: expected {FIXTURES}/index.json")
     return FIXTURES
 
 

@@ -1,4 +1,4 @@
-"""Every response in ../shared/polygon_fixtures goes through the client's own parsing and classification."""
+"""Every response in polygon_fixtures/ goes through the client's own parsing and classification."""
 
 from __future__ import annotations
 

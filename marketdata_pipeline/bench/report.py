@@ -34,7 +34,7 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
         "| Dagster runs | CPU s | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
         _row("backfill (UI-style, via daemon)", report["backfill"]),
-        _row("daily update (schedule's runs)", report["daily_update"]),
+        _row("daily update (the schedule's run)", report["daily_update"]),
         _row("naive baseline, rate-limited slice", report["naive_baseline"]["rate_limited"]),
         _row("naive baseline, no limit", report["naive_baseline"]["unlimited"]),
     ]

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     if not (os.environ.get("POLYGON_API_KEY") or os.environ.get("MASSIVE_API_KEY")):
         from marketdata_pipeline.sandbox.server import SandboxConfig, SandboxServer
 
-        sandbox = SandboxServer(SandboxConfig()).__enter__()
+        sandbox = SandboxServer(SandboxConfig())
+        sandbox.start()
         os.environ["POLYGON_API_KEY"] = SANDBOX_KEY
         os.environ["POLYGON_BASE_URL"] = sandbox.base_url
         print(SANDBOX_BANNER.format(url=sandbox.base_url))

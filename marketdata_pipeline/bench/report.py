@@ -54,13 +54,14 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
         "Where the time goes (seconds; API and budget waits are summed over concurrent fetch threads, so they can "
         "exceed wall time; orchestration = wall time during which no step was executing):",
         "",
-        "| workload | API s (summed) | budget wait s (summed) | DB s | orchestration s |",
-        "|---|---|---|---|---|",
+        "| workload | API s (summed) | budget wait s (summed) | DB s | orchestration s | CPU s, all processes "
+        "| of which the sandbox |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, w in [("backfill", report["backfill"]), ("daily update", report["daily_update"]),
                     *[(f"sweep {p['symbols']}", p) for p in report["scale_sweep"]["points"]]]:
         lines.append(f"| {name} | {w['api_s_summed_over_threads']} | {w['budget_wait_s_summed_over_threads']} | "
-                     f"{w['db_s']} | {w['orchestration_s']} |")
+                     f"{w['db_s']} | {w['orchestration_s']} | {w['cpu_s']} | {w['sandbox_cpu_s']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from marketdata_pipeline.health import config
 from marketdata_pipeline.health.evaluate import active_partitions, assess_partitions
 from marketdata_pipeline.health.freshness import State
 from marketdata_pipeline.health.records import Key, load_health
+from marketdata_pipeline.market.partitions import split_key
 
 _COLUMNS = ["symbol", "timeframe", "state", "last_bar", "expected_last_bar", "rows", "last_materialization", "failing_checks"]
 _FAILING = {State.STALE.value, State.MISSING.value}
@@ -69,7 +70,7 @@ def _last_materializations(keys: list[Key]) -> dict[Key, str]:
             dg.AssetRecordsFilter(asset_key=asset, storage_ids=list(ids.values())), limit=len(ids)
         ).records
     return {
-        tuple(r.partition_key.split("|")): datetime.fromtimestamp(r.timestamp, UTC).isoformat()
+        split_key(r.partition_key): datetime.fromtimestamp(r.timestamp, UTC).isoformat()
         for r in records
         if r.partition_key
     }

@@ -15,6 +15,7 @@ from marketdata_pipeline.health import config, notify
 from marketdata_pipeline.health.evaluate import active_partitions, refresh_freshness
 from marketdata_pipeline.health.freshness import BAD_STATES, State
 from marketdata_pipeline.health.records import load_health
+from marketdata_pipeline.market.partitions import split_key
 from marketdata_pipeline.settings import Settings
 from marketdata_pipeline.storage.resource import MarketDatabase
 
@@ -61,7 +62,7 @@ def transitions(cursor: dict[str, str], current: dict[str, Snapshot]) -> tuple[l
 
 
 def payload(alert: Alert, webserver_url: str) -> dict:
-    symbol, timeframe = alert.key.split("|")
+    symbol, timeframe = split_key(alert.key)
     return {
         "event": alert.event,
         "symbol": symbol,

@@ -10,7 +10,8 @@ import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
-from marketdata_pipeline.storage.copy_binary import BAR_COLUMNS, COPY_COLUMNS, encode_bars, pg_timestamps
+from marketdata_pipeline.client.aggs import BAR_COLUMNS
+from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars, pg_timestamps
 from marketdata_pipeline.storage.database import engine_for
 
 _VALUE_COLUMNS = BAR_COLUMNS[1:]

@@ -12,7 +12,10 @@ import struct
 import numpy as np
 import pandas as pd
 
-BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "vwap", "trade_count"]
+from marketdata_pipeline.client.aggs import (
+    BAR_COLUMNS,  # the bars the client returns are the bars we store
+)
+
 COPY_COLUMNS = ["symbol", "timeframe", *BAR_COLUMNS]
 
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no header extension

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,7 @@ from marketdata_pipeline.automation.universe_sync import sync_partitions
 from marketdata_pipeline.bench.dagster_dev import DagsterDev
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
 from marketdata_pipeline.cli.environment import PROJECT_ROOT
+from marketdata_pipeline.sandbox.market import DEFAULT_STOCKS
 from marketdata_pipeline.storage.database import create_database
 from marketdata_pipeline.storage.schema import create_schema
 from marketdata_pipeline.storage.universe import add_symbols
@@ -78,11 +80,9 @@ def stack(admin_url: str, sandbox: SandboxProcess, symbols: list[str], history_s
 
 def symbol_universe(n: int) -> list[str]:
     """n stock tickers: the sandbox's liquid names first, then generated ones (QAAA, QAAB, …)."""
-    from marketdata_pipeline.sandbox.market import DEFAULT_STOCKS
-
     liquid = [s for s in DEFAULT_STOCKS if "." not in s]
     generated = (f"Q{chr(65 + i // 676)}{chr(65 + i // 26 % 26)}{chr(65 + i % 26)}" for i in range(17576))
-    return (liquid + list(generated))[:n] if n > len(liquid) else liquid[:n]
+    return list(itertools.islice(itertools.chain(liquid, generated), n))
 
 
 def partition_keys(symbols: list[str], timeframes: list[str]) -> list[str]:
@@ -90,6 +90,4 @@ def partition_keys(symbols: list[str], timeframes: list[str]) -> list[str]:
 
 
 def at_midnight(day: date) -> datetime:
-    from datetime import UTC
-
     return datetime.combine(day, datetime.min.time(), tzinfo=UTC)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 REDACTED = "***"
+# Shorter values are no secret worth hiding (Polygon keys are 32 characters), and hiding them would
+# corrupt ordinary words: a key "t" would turn "ticker" into "***icker".
+MIN_SECRET_LENGTH = 8
 
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_patterns: dict[str, re.Pattern[str]] = {}  # longest first, so a key containing another is replaced whole
 
 
 class Secret:
@@ -18,9 +22,13 @@ class Secret:
 
     def __init__(self, value: str):
         self._value = value
-        if value:
+        if len(value) >= MIN_SECRET_LENGTH:
             with _lock:
-                _secrets.add(value)
+                if value not in _patterns:
+                    _patterns[value] = _as_token(value)
+                    ordered = sorted(_patterns.items(), key=lambda item: len(item[0]), reverse=True)
+                    _patterns.clear()
+                    _patterns.update(ordered)
 
     def get(self) -> str:
         return self._value
@@ -34,12 +42,19 @@ class Secret:
     __str__ = __repr__
 
 
+def _as_token(secret: str) -> re.Pattern[str]:
+    # A key is a token: not part of a longer run of letters and digits (in a URL, header or message it
+    # is bounded by "=", "&", " ", quotes or the end of the text).
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])")
+
+
 def redact(text: str) -> str:
-    """Replace every key any Secret in this process has held (a belt to the key-free-messages braces)."""
+    """Replace every key of at least MIN_SECRET_LENGTH characters any Secret in this process has held, where
+    it stands as a token (a belt to the key-free-messages braces)."""
     with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
+        patterns = list(_patterns.values())
+    for pattern in patterns:
+        text = pattern.sub(REDACTED, text)
     return text
 
 

@@ -35,7 +35,9 @@ class PolygonResource(dg.ConfigurableResource):
     )
     base_url: str = Field(default=OFFICIAL_BASE_URL, description="API host; https://api.polygon.io also works.")
     max_requests_per_minute: int | None = Field(
-        default=None, description="Shared budget for every process using this key and database; unset = no limit."
+        default=None,
+        description="Shared budget for every process using this key and database, a hard ceiling; unset = the limit "
+        "learned from the API's 429s.",
     )
     database_url: str | None = Field(
         default=None, description="PostgreSQL holding the shared request budget.", json_schema_extra=_SECRET, repr=False
@@ -69,13 +71,15 @@ class PolygonResource(dg.ConfigurableResource):
         )
 
     def _budget(self, api_key: Secret) -> RequestBudget:
-        if self.max_requests_per_minute is None:
-            return NullBudget()
-        if not self.database_url:
+        # With a database the budget is always shared: even without a configured maximum it learns the
+        # API's limit from 429s, so a storm costs every process only a few rejected requests.
+        if self.database_url:
+            return PostgresRequestBudget(
+                self.database_url, budget_name(self.base_url, api_key.get()), self.max_requests_per_minute
+            )
+        if self.max_requests_per_minute is not None:
             raise PolygonConfigError("POLYGON_MAX_REQUESTS_PER_MINUTE needs a database (DATABASE_URL) to share the budget")
-        return PostgresRequestBudget(
-            self.database_url, budget_name(self.base_url, api_key.get()), self.max_requests_per_minute
-        )
+        return NullBudget()
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> "PolygonResource":

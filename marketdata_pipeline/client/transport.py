@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import re
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from marketdata_pipeline.client.breaker import CircuitBreaker
 from marketdata_pipeline.client.budget import RequestBudget
 from marketdata_pipeline.client.errors import (
     PolygonAuthError,
+    PolygonConfigError,
     PolygonError,
     PolygonRequestError,
     PolygonResponseError,
@@ -103,6 +105,38 @@ def parse_response(status: int, headers: Mapping[str, str], content: bytes, what
     raise PolygonRequestError(f"Polygon rejected {what} (HTTP {status}): {text}", status)
 
 
+def nothing_listens(exc: httpx.RequestError) -> str | None:
+    """"connection refused" or "host name not found" when that caused `exc`, else None."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"host name not found ({cause.strerror})"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+class Deadline:
+    """One call's retry window. It starts when the call first sends a request or first meets an open
+    circuit, never during a wait for the shared budget: on a 5 requests/minute plan that wait alone can
+    last minutes, and the first 429 or 5xx after it must still be retried."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._started: float | None = None
+
+    def start(self) -> None:
+        if self._started is None:
+            self._started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return 0.0 if self._started is None else time.monotonic() - self._started
+
+    def remaining(self) -> float:
+        return self.seconds - self.elapsed()
+
+
 class Transport:
     """Sends GETs to one base URL with one key; every attempt passes the budget and the breaker."""
 
@@ -125,6 +159,7 @@ class Transport:
         self.retry = retry
         self.stats = stats
         self._sleep = sleep
+        self._reached = False  # has any response ever come from base_url? Until then, refused means misconfigured.
         # httpx masks the Authorization header in reprs; the key never goes into a URL.
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -140,21 +175,23 @@ class Transport:
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         what = f"GET {path}"
         policy = self.retry
+        deadline = Deadline(policy.max_retry_seconds)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientError),
-            stop=tenacity.stop_after_attempt(policy.max_retries + 1) | tenacity.stop_before_delay(policy.max_retry_seconds),
+            stop=tenacity.stop_after_attempt(policy.max_retries + 1)
+            | (lambda state: state.upcoming_sleep >= deadline.remaining()),
             wait=lambda state: policy.wait_s(state.outcome.exception(), state.attempt_number),
             before_sleep=lambda state: self._before_retry(what, state),
             sleep=self._sleep,
         )
         try:
-            return retrying(self._attempt, path, params, what)
+            return retrying(self._attempt, path, params, what, deadline)
         except tenacity.RetryError as exc:
             attempt = exc.last_attempt
             raise PolygonUnavailableError(
                 redact(
                     f"Polygon API unavailable: {what} failed {attempt.attempt_number} times "
-                    f"over {time.monotonic() - retrying.statistics['start_time']:.1f}s; last error: {attempt.exception()}"
+                    f"over {deadline.elapsed():.1f}s; last error: {attempt.exception()}"
                 )
             ) from None
 
@@ -176,21 +213,33 @@ class Transport:
             body = self.get(follow)
             yield body
 
-    def _attempt(self, path: str, params: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-        self.breaker.before_call()
-        api_alive = False
+    def _attempt(self, path: str, params: Mapping[str, Any] | None, what: str, deadline: Deadline) -> dict[str, Any]:
+        if self.breaker.is_open:
+            deadline.start()  # riding out an outage is part of the retry window
+        self.breaker.before_call(max(deadline.remaining(), 0.0))
+        api_alive: bool | None = None  # None: no verdict on the API (the budget's database failed, a bad URL)
         try:
             self.stats.add(budget_wait_s=self.budget.acquire())
+            deadline.start()
             started = time.monotonic()
             try:
                 response = self._http.get(path, params=params)
             except httpx.TimeoutException:
+                api_alive = False
                 raise TransientError(f"timed out: {what}") from None
             except httpx.RequestError as exc:
+                reason = nothing_listens(exc)
+                if reason and not self._reached:
+                    # Nothing has ever answered at this URL: a configuration error, not an outage to retry.
+                    raise PolygonConfigError(
+                        redact(f"cannot reach the Polygon API at {self.base_url}: {reason}; check POLYGON_BASE_URL")
+                    ) from None
+                api_alive = False
                 raise TransientError(redact(f"connection error ({type(exc).__name__}: {exc}): {what}")) from None
             finally:
                 took = time.monotonic() - started
                 self.stats.add(requests=1, http_s=took)
+            self._reached = True
             log.debug("%s -> HTTP %d in %.3fs", response.request.url.raw_path.decode(), response.status_code, took)
             try:
                 body = parse_response(response.status_code, response.headers, response.content, what)
@@ -206,7 +255,9 @@ class Transport:
             self.stats.add(pages=1)
             return body
         finally:
-            if api_alive:
+            if api_alive is None:
+                self.breaker.record_no_outcome()
+            elif api_alive:
                 self.breaker.record_success()
             else:
                 self.breaker.record_failure()

@@ -38,6 +38,9 @@ rate_budget = sa.Table(
     metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
+    # The limit learned from 429s (requests per window; null: none learned yet) and when it last changed.
+    sa.Column("learned_per_window", sa.Integer, nullable=True),
+    sa.Column("learned_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 rate_budget_grants = sa.Table(
@@ -48,12 +51,28 @@ rate_budget_grants = sa.Table(
     sa.Index("rate_budget_grants_name_time", "name", "granted_at"),
 )
 
+# 429s of the last window: grants minus rejections is what the API accepted.
+rate_budget_rejections = sa.Table(
+    "rate_budget_rejections",
+    metadata,
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("rejected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("rate_budget_rejections_name_time", "name", "rejected_at"),
+)
+
 
 def create_schema(url: str) -> None:
     # A transaction-level advisory lock keeps concurrent starters from racing on CREATE TABLE.
     with engine_for(url).begin() as conn:
         conn.execute(sa.text("select pg_advisory_xact_lock(7262021)"))
         metadata.create_all(conn)
+        # Databases created before the budget learned limits from 429s.
+        conn.execute(
+            sa.text(
+                "alter table rate_budget add column if not exists learned_per_window integer, "
+                "add column if not exists learned_at timestamptz"
+            )
+        )
 
 
 # ---- Health records, owned by marketdata_pipeline.health ----------------------------------------

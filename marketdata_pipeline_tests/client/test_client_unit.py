@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from marketdata_pipeline.client import (
+    CircuitOpenError,
     PolygonAuthError,
     PolygonClient,
     PolygonConfigError,
@@ -22,7 +23,7 @@ from marketdata_pipeline.client import (
 from marketdata_pipeline.client.aggs import BAR_COLUMNS
 from marketdata_pipeline.client.errors import TransientError
 from marketdata_pipeline.client.params import filter_params
-from marketdata_pipeline.client.redaction import Secret
+from marketdata_pipeline.client.redaction import MIN_SECRET_LENGTH, Secret, redact
 from marketdata_pipeline.client.transport import retry_after_s
 
 from .conftest import KEY, FakePolygon, bar, json_response, page
@@ -181,19 +182,70 @@ def test_exhausted_retries_give_a_clear_key_free_error(fake_client):
     assert len(fake.requests) == 5  # max_retries=4 in FAST_RETRY
 
 
-def test_breaker_opens_fails_fast_and_recovers(fake_client):
+def test_breaker_fails_fast_when_its_cool_down_outlasts_the_deadline(fake_client):
     fake = FakePolygon(httpx.Response(503, content=b"down"))
-    client = fake_client(fake, breaker_threshold=3, breaker_cooldown_s=0.2)
-    with pytest.raises(PolygonUnavailableError, match=r"circuit open after 3 consecutive failures; retrying after \d\d:\d\d:\d\d"):
+    client = fake_client(fake, breaker_threshold=3, breaker_cooldown_s=30)  # FAST_RETRY's deadline: 10 s
+    with pytest.raises(CircuitOpenError, match=r"circuit open after 3 consecutive failures; retrying after \d\d:\d\d:\d\d"):
         client.aggs.range("AAPL", "1d", date(2024, 6, 5), date(2024, 6, 5))
     assert len(fake.requests) == 3
-    with pytest.raises(PolygonUnavailableError, match="circuit open"):
+    started = time.monotonic()
+    with pytest.raises(CircuitOpenError):
         client.aggs.grouped_daily(date(2024, 6, 5))
-    assert len(fake.requests) == 3  # failed fast: nothing sent
-    fake.queue = [json_response(200, page([bar(T0)]))]
-    time.sleep(0.25)
-    assert len(client.aggs.range("AAPL", "1d", date(2024, 6, 5), date(2024, 6, 5))) == 1  # half-open trial succeeds
+    assert time.monotonic() - started < 1 and len(fake.requests) == 3  # nothing sent, no wait that cannot help
+
+
+def test_a_call_that_meets_an_open_breaker_waits_for_it(fake_client):
+    down = httpx.Response(503, content=b"down")
+    fake = FakePolygon(down, down, down, json_response(200, page([bar(T0)])))
+    client = fake_client(fake, breaker_threshold=3, breaker_cooldown_s=0.5)
+    started = time.monotonic()
+    assert len(client.aggs.range("AAPL", "1d", date(2024, 6, 5), date(2024, 6, 5))) == 1  # the half-open trial
+    assert time.monotonic() - started >= 0.5 and len(fake.requests) == 4
     assert not client.breaker.is_open
+
+
+class SlowBudget:
+    """A budget whose first slot takes `wait_s`, like a full window on a 5 requests/minute plan."""
+
+    def __init__(self, wait_s: float):
+        self.waits = [wait_s]
+
+    def acquire(self) -> float:
+        wait = self.waits.pop() if self.waits else 0.0
+        time.sleep(wait)
+        return wait
+
+    def penalize(self, seconds: float) -> None:
+        pass
+
+
+def test_a_long_budget_wait_does_not_eat_the_retry_deadline(fake_client):
+    fake = FakePolygon(httpx.Response(503, content=b"down"), json_response(200, page([bar(T0)])))
+    retry = RetryPolicy(max_retries=4, max_retry_seconds=1.0, backoff_base_s=0.01, backoff_cap_s=0.05)
+    client = fake_client(fake, budget=SlowBudget(1.5), retry=retry)
+    assert len(client.aggs.range("AAPL", "1d", date(2024, 6, 5), date(2024, 6, 5))) == 1
+    assert len(fake.requests) == 2  # the 503 after the 1.5 s wait was retried: the deadline began at the send
+
+
+def test_the_retry_deadline_still_ends_the_retries(fake_client):
+    fake = FakePolygon(httpx.Response(503, content=b"down"))
+    retry = RetryPolicy(max_retries=100, max_retry_seconds=0.5, backoff_base_s=0.1, backoff_cap_s=0.1)
+    with pytest.raises(PolygonUnavailableError, match=r"failed \d+ times over 0\.\ds"):
+        fake_client(fake, retry=retry, breaker_threshold=1000).aggs.range("AAPL", "1d", date(2024, 6, 5), date(2024, 6, 5))
+    assert 2 <= len(fake.requests) < 20
+
+
+def test_short_keys_are_not_redacted_and_keys_only_as_tokens():
+    Secret("t")  # a one-letter "key" must not turn "ticker" into "***icker"
+    Secret("icker")
+    Secret("abcdefgh")
+    assert redact("ticker t failed; icker") == "ticker t failed; icker"
+    assert redact("xabcdefghx abcdefgh1 key=abcdefgh&x 'abcdefgh'") == "xabcdefghx abcdefgh1 key=***&x '***'"
+    Secret(KEY)
+    assert redact(f"Bearer {KEY}, apiKey={KEY}&limit=1 ({KEY})") == "Bearer ***, apiKey=***&limit=1 (***)"
+    short = "x" * (MIN_SECRET_LENGTH - 1)
+    Secret(short)
+    assert redact(f"id {short}") == f"id {short}"
 
 
 def test_retry_policy_waits():

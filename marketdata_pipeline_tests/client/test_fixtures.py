@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 
 from marketdata_pipeline.client.aggs import BAR_COLUMNS, bars_frame, check_adjusted, grouped_frame
-from marketdata_pipeline.client.errors import PolygonAuthError, PolygonRequestError, TransientError
+from marketdata_pipeline.client.errors import PolygonAuthError, PolygonRequestError, PolygonResponseError, TransientError
 from marketdata_pipeline.client.reference import DIVIDEND_COLUMNS, SPLIT_COLUMNS, records_frame
 from marketdata_pipeline.client.transport import parse_response
 
@@ -47,6 +50,20 @@ def assert_bars(frame: pd.DataFrame, results: list[dict]) -> None:
         assert (pd.isna(row.trade_count) if "n" not in result else row.trade_count == result["n"])
 
 
+def session_midnight(t_ms: int, zone: str) -> datetime:
+    """00:00 of the session day of `t_ms` in `zone`, by the standard library (not the code under test's pandas)."""
+    tz = ZoneInfo(zone)
+    day = datetime.fromtimestamp(t_ms / 1000, tz).date()
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(timezone.utc)
+
+
+def test_session_midnight_by_hand():
+    # 2020-10-14T20:00Z is 16:00 EDT (UTC-4): midnight is 04:00Z; 2020-01-02T21:00Z is 16:00 EST (UTC-5): 05:00Z.
+    assert session_midnight(1602705600000, "America/New_York") == datetime(2020, 10, 14, 4, tzinfo=timezone.utc)
+    assert session_midnight(1577998800000, "America/New_York") == datetime(2020, 1, 2, 5, tzinfo=timezone.utc)
+    assert session_midnight(1602705600000, "UTC") == datetime(2020, 10, 14, tzinfo=timezone.utc)
+
+
 def test_every_fixture_parses(fixtures_dir):
     names = fixture_names(fixtures_dir)
     assert len(names) >= 30, "the fixture index looks truncated"
@@ -59,7 +76,11 @@ def test_every_fixture_parses(fixtures_dir):
         body = parse_response(status, headers, content, f"GET {path}")
         results = body.get("results") or []
         if "/range/" in path:
-            check_adjusted(body, body["adjusted"], path)
+            # What the request asked for (Polygon's default is adjusted=true), not what the body says.
+            asked = dict(parse_qsl(meta.get("query", ""))).get("adjusted", "true") == "true"
+            check_adjusted(body, asked, path)
+            with pytest.raises(PolygonResponseError, match="but the page says"):
+                check_adjusted(body, not asked, path)
             frame = bars_frame(results)
             assert_bars(frame, results)
             assert list(frame.columns) == BAR_COLUMNS
@@ -71,8 +92,7 @@ def test_every_fixture_parses(fixtures_dir):
             assert list(frame["symbol"]) == [r["T"] for r in by_symbol]
             assert_bars(frame, by_symbol)
             for stamp, result in zip(frame["time"], by_symbol):
-                day = pd.Timestamp(result["t"], unit="ms", tz="UTC").tz_convert(zone).normalize()
-                assert stamp == day and stamp.tz_convert(zone).hour == 0
+                assert stamp.to_pydatetime() == session_midnight(result["t"], zone)
         elif path.endswith("/splits"):
             frame = records_frame(results, SPLIT_COLUMNS)
             assert list(frame["split_to"] / frame["split_from"]) == [r["split_to"] / r["split_from"] for r in results]
@@ -93,6 +113,11 @@ def test_known_shapes(fixtures_dir):
     frame = grouped_frame(parse_response(200, headers, content, "GET grouped")["results"], "America/New_York")
     # t = 2020-10-14T20:00Z (16:00 ET close) becomes 2020-10-14 00:00 ET = 04:00Z, like range 1d bars.
     assert set(frame["time"]) == {pd.Timestamp("2020-10-14T04:00Z")}
+
+    # Index notes: AAPL 1/day bars at ET midnight, 2005-04-01T05:00Z (EST) and 2005-04-04T04:00Z (EDT).
+    _, headers, content, _ = load(fixtures_dir, "client-python/v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04.json")
+    frame = bars_frame(parse_response(200, headers, content, "GET range")["results"])
+    assert list(frame["time"]) == [pd.Timestamp("2005-04-01T05:00Z"), pd.Timestamp("2005-04-04T04:00Z")]
 
     _, headers, content, _ = load(fixtures_dir, "errors/200_empty_range.json")
     empty = bars_frame(parse_response(200, headers, content, "GET range").get("results") or [])

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
+import re
+import threading
 import time
 from datetime import date
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pandas as pd
 import pytest
 
 from marketdata_pipeline.client import (
-    CircuitOpenError,
     PolygonAuthError,
     PolygonClient,
+    PolygonConfigError,
     PolygonUnavailableError,
     PostgresRequestBudget,
     RetryPolicy,
 )
+from marketdata_pipeline.client.resource import PolygonResource
 from marketdata_pipeline.sandbox import faults
 from marketdata_pipeline.sandbox.aggregate import bars
 from marketdata_pipeline.sandbox.config import FAULT_KINDS
@@ -147,20 +154,59 @@ def test_malformed_json_retried_then_clear_error(sandbox, connect):
     assert len(client.aggs.range("AAPL", "1d", START, END)) > 0
 
 
-def test_circuit_breaker_opens_and_recovers(sandbox, connect):
-    sandbox.config.fault_rate, sandbox.config.fault_kinds = 1.0, ("503",)
-    client = connect(breaker_threshold=3, breaker_cooldown_s=0.5)
-    with pytest.raises(CircuitOpenError, match=r"circuit open after 3 consecutive failures; retrying after \d\d:\d\d:\d\d"):
-        client.aggs.range("AAPL", "1d", START, END)
-    assert len(sandbox.requests) == 3
-    started = time.monotonic()
-    with pytest.raises(CircuitOpenError):
-        client.aggs.range("AAPL", "1d", START, END)
-    assert time.monotonic() - started < 0.2 and len(sandbox.requests) == 3  # failed fast, nothing sent
-    sandbox.config.fault_rate = 0.0
-    time.sleep(0.6)
-    assert len(client.aggs.range("AAPL", "1d", START, END)) > 0  # the half-open trial closes it
+def _admin(sandbox, **changes) -> None:
+    httpx.post(f"{sandbox.base_url}/_sandbox/config", json=changes, timeout=5).raise_for_status()
+
+
+def test_concurrent_calls_ride_out_an_outage_and_finish_when_it_ends(sandbox, connect):
+    cooldown = 1.0
+    client = connect(
+        breaker_threshold=3,
+        breaker_cooldown_s=cooldown,
+        retry=RetryPolicy(max_retries=10, max_retry_seconds=30, backoff_base_s=0.05, backoff_cap_s=0.2),
+    )
+    _admin(sandbox, fault_rate=1.0, fault_kinds=["503"])  # every data request fails
+    finished: dict[str, float] = {}
+    failures: list[BaseException] = []
+
+    def fetch(symbol: str) -> None:
+        try:
+            assert len(client.aggs.range(symbol, "1d", END, END)) == 1
+            finished[symbol] = time.monotonic()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=fetch, args=(s,)) for s in ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL")]
+    for thread in threads:
+        thread.start()
+    time.sleep(4.0)  # the outage: several cool-downs and failed half-open trials
+    assert client.breaker.is_open and not finished and not failures
+    _admin(sandbox, fault_rate=0.0)
+    back = time.monotonic()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not failures, [str(f) for f in failures]  # none gave up with "circuit open"
+    assert len(finished) == 5 and max(finished.values()) - back < cooldown + 3  # all promptly after the recovery
     assert not client.breaker.is_open
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:1", "http://polygon-sandbox.invalid"], ids=["refused", "dns"])
+def test_a_wrong_base_url_is_a_configuration_error_within_seconds(base_url):
+    client = PolygonClient(KEY, base_url)  # the default policy: 10 retries over up to 300 s
+    started = time.monotonic()
+    with pytest.raises(PolygonConfigError, match=re.escape(f"cannot reach the Polygon API at {base_url}")):
+        client.aggs.range("AAPL", "1d", END, END)
+    assert time.monotonic() - started < 15  # not 373 s of retries
+    assert not client.breaker.is_open
+    client.close()
+
+
+def test_after_a_success_a_refused_connection_is_an_outage(sandbox, connect):
+    client = connect(breaker_threshold=100)
+    assert len(client.aggs.range("AAPL", "1d", END, END)) == 1
+    sandbox.stop()  # the API goes away after it has answered: retried as transient
+    with pytest.raises(PolygonUnavailableError, match=r"failed 5 times .*connection error"):
+        client.aggs.range("AAPL", "1d", END, END)
 
 
 def test_key_never_in_logs_or_errors(sandbox, connect, caplog):
@@ -180,7 +226,41 @@ def test_key_never_in_logs_or_errors(sandbox, connect, caplog):
     assert "HTTP Request: GET" in caplog.text and "retrying GET" in caplog.text  # the loggers were really captured
     assert KEY not in caplog.text
     assert not [t for t in texts if KEY in t]
-    assert not [r for r in sandbox.requests if KEY in r.query or KEY in r.path]
+
+
+class _RawCapture(BaseHTTPRequestHandler):
+    """A receiving server that keeps each request's raw request line and headers, as a proxy or access log would."""
+
+    seen: list[tuple[str, str]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append((self.requestline, str(self.headers)))
+        body = json.dumps({"ticker": "AAPL", "adjusted": False, "status": "OK", "resultsCount": 0}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_key_travels_only_in_the_authorization_header():
+    _RawCapture.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RawCapture)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with PolygonClient(KEY, f"http://127.0.0.1:{server.server_port}") as client:
+            client.aggs.range("AAPL", "5m", END, END)
+            client.reference.splits("AAPL")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(_RawCapture.seen) == 2
+    for request_line, headers in _RawCapture.seen:
+        assert KEY not in request_line  # never in a URL, which proxies and access logs record
+        assert [line for line in headers.splitlines() if KEY in line] == [f"Authorization: Bearer {KEY}"]
 
 
 def _budget_worker(base_url: str, database_url: str, name: str, calls: int, barrier) -> None:
@@ -208,3 +288,37 @@ def test_two_processes_share_one_budget(sandbox, clean_db, short_rate_window):
     assert [r.status for r in log] == [200] * 16  # never rate limited
     assert max_in_window([r.at for r in log], short_rate_window) <= 4
     assert log[-1].at - log[0].at >= 3 * short_rate_window  # 16 requests at 4 per window: at least three waits
+
+
+def _learning_worker(base_url: str, database_url: str, calls: int, barrier) -> None:
+    # As a run builds it: a database, and no POLYGON_MAX_REQUESTS_PER_MINUTE.
+    client = PolygonResource(api_key=KEY, base_url=base_url, database_url=database_url).client()
+    assert isinstance(client.budget, PostgresRequestBudget) and client.budget.max_per_window is None
+    client.budget.window_s = 2.2  # the sandbox's 60 s window is shortened to 2 s
+    barrier.wait()
+
+    def work(_: int) -> None:
+        client.aggs.range("AAPL", "1d", END, END)
+
+    with ThreadPoolExecutor(3) as pool:  # three partitions at once, as a run's threads do
+        list(pool.map(work, range(calls)))
+
+
+def test_a_429_storm_without_a_configured_budget_costs_few_requests(sandbox, clean_db, short_rate_window):
+    sandbox.config.rate_limit_per_minute, sandbox.config.retry_after = 5, True  # 5 per 2 s window here
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    pages = 2 * 15
+    workers = [
+        context.Process(target=_learning_worker, args=(sandbox.base_url, clean_db, pages // 2, barrier)) for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0]  # every call succeeded
+    statuses = [r.status for r in sandbox.requests]
+    assert statuses.count(200) == pages
+    # The first 429 teaches both processes the limit; afterwards only the slow upward probe costs a 429
+    # now and then: at most 10 % of the pages plus the first burst's overflow.
+    assert statuses.count(429) <= 0.1 * pages + 3, statuses

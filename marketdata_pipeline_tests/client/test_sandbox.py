@@ -319,6 +319,7 @@ def test_a_429_storm_without_a_configured_budget_costs_few_requests(sandbox, cle
     assert [w.exitcode for w in workers] == [0, 0]  # every call succeeded
     statuses = [r.status for r in sandbox.requests]
     assert statuses.count(200) == pages
-    # The first 429 teaches both processes the limit; afterwards only the slow upward probe costs a 429
-    # now and then: at most 10 % of the pages plus the first burst's overflow.
-    assert statuses.count(429) <= 0.1 * pages + 3, statuses
+    # Until the first 429 is learned each of the 6 concurrent callers may meet one; afterwards only the slow
+    # upward probe costs a 429 now and then (at most 10 % of the pages).
+    callers = 2 * 3
+    assert statuses.count(429) <= 0.1 * pages + callers, [(round(r.at, 2), r.status) for r in sandbox.requests]

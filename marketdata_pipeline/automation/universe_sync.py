@@ -5,7 +5,7 @@ import dagster as dg
 
 from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION, symbol_partitions
 from marketdata_pipeline.storage.resource import MarketDatabase
-from marketdata_pipeline.storage.universe import active_symbols
+from marketdata_pipeline.storage.universe import active_symbols, invalid_active_symbols
 
 
 def partition_changes(instance: dg.DagsterInstance, wanted: list[str]) -> tuple[list[str], list[str]]:
@@ -25,10 +25,14 @@ def sync_partitions(instance: dg.DagsterInstance, wanted: list[str]) -> tuple[li
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def symbol_universe_sensor(context: dg.SensorEvaluationContext, database: MarketDatabase):
-    """Picks up symbols added or deactivated by editing the table directly."""
+    """Picks up symbols added or deactivated by editing the table directly; malformed rows are skipped."""
     added, removed = partition_changes(context.instance, active_symbols(database.url))
+    invalid = invalid_active_symbols(database.url)
+    skipped = f"skipped malformed tickers (fix or delete these rows): {', '.join(map(repr, invalid))}" if invalid else ""
+    if skipped:
+        context.log.warning(skipped)
     if not added and not removed:
-        return dg.SkipReason("symbol partitions match the symbols table")
+        return dg.SkipReason("; ".join(filter(None, ["symbol partitions match the symbols table", skipped])))
     requests = []
     if added:
         requests.append(symbol_partitions.build_add_request(added))

@@ -9,19 +9,23 @@ from marketdata_pipeline.storage import database
 from marketdata_pipeline.storage.schema import create_schema
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-EMBEDDED_DATA_DIR = PROJECT_ROOT / ".data" / "postgres"
+DATA_DIR_VAR = "MARKETDATA_DATA_DIR"  # where the embedded PostgreSQL lives; default .data/ in the repo
 EMBEDDED_DB_NAME = "marketdata"
 
 
+def embedded_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_VAR) or PROJECT_ROOT / ".data") / "postgres"
+
+
 def ensure_database() -> str:
-    """DATABASE_URL if set, else the embedded PostgreSQL kept under .data/ (started if needed).
+    """DATABASE_URL if set, else the embedded PostgreSQL kept under .data/ or MARKETDATA_DATA_DIR (started if needed).
 
     Exports DATABASE_URL so Dagster processes started from here use the same database, and
     creates the schema.
     """
     url = os.environ.get("DATABASE_URL")
     if not url:
-        admin = database.start_embedded(EMBEDDED_DATA_DIR)
+        admin = database.start_embedded(embedded_data_dir())
         url = database.create_database(admin, EMBEDDED_DB_NAME)
         os.environ["DATABASE_URL"] = url
     database.check_connection(url)

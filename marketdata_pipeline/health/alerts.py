@@ -1,11 +1,16 @@
-"""The alerts sensor: one notification per partition entering a bad condition and one on recovery.
+"""The alerts sensor: one notification when a partition turns Stale or Missing (or a quality check fails)
+and one when it recovers; partitions never fetched yet are announced once, in one summary.
 
-A partition's condition is its freshness state plus its failing quality checks. The sensor cursor keeps
-the last condition per partition, so a condition that persists across ticks is announced only once.
+A partition's condition is its freshness state plus its failing quality checks. Aging is normal for most
+of the day with one run a day, so it shows in the UI and `marketdata status` but never pages. The sensor
+cursor keeps the last condition per partition, so a condition that persists across ticks is announced
+only once; each notice's partitions are recorded in the cursor as soon as it has been sent (or has
+failed), so one failure can neither stop the others nor make the sensor send them again.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the sensor's resource annotation at runtime.
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -13,13 +18,18 @@ import dagster as dg
 
 from marketdata_pipeline.health import config, notify
 from marketdata_pipeline.health.evaluate import active_partitions, refresh_freshness
-from marketdata_pipeline.health.freshness import BAD_STATES, State
+from marketdata_pipeline.health.freshness import State
 from marketdata_pipeline.health.records import load_health
 from marketdata_pipeline.market.partitions import split_key
 from marketdata_pipeline.settings import Settings
 from marketdata_pipeline.storage.resource import MarketDatabase
 
+ALERTING_STATES = frozenset({State.STALE, State.MISSING})
 _HEALTHY = State.FRESH.value  # what a partition unknown to the cursor counts as
+# Cursor value of a partition first seen without any bar: already in a summary, and its first bars are
+# not a "recovery".
+NEVER_MATERIALIZED = "Never materialized"
+_MAX_LISTED = 50
 
 
 @dataclass(frozen=True)
@@ -34,9 +44,10 @@ class Snapshot:
         return "+".join((self.state, *self.failing_checks))
 
 
-def is_bad(condition: str) -> bool:
+def alerting(condition: str) -> tuple[str, ...]:
+    """The part of a condition that pages: a Stale or Missing state and the failing checks."""
     state, *checks = condition.split("+")
-    return bool(checks) or state in BAD_STATES
+    return (state, *checks) if state in ALERTING_STATES else tuple(checks)
 
 
 @dataclass(frozen=True)
@@ -47,18 +58,76 @@ class Alert:
     snapshot: Snapshot
 
 
-def transitions(cursor: dict[str, str], current: dict[str, Snapshot]) -> tuple[list[Alert], dict[str, str]]:
-    """(alerts, new cursor). Partitions no longer current (deactivated symbols) drop out silently."""
-    alerts = []
+@dataclass(frozen=True)
+class Transitions:
+    alerts: list[Alert]
+    never_materialized: list[str]  # partitions first seen without a bar, for one summary notice
+    cursor: dict[str, str]  # the conditions to remember once every notice has gone out
+
+
+def transitions(cursor: dict[str, str], current: dict[str, Snapshot]) -> Transitions:
+    """Partitions no longer current (deactivated symbols) drop out silently."""
+    alerts, unseen, conditions = [], [], {}
     for key, snap in sorted(current.items()):
         previous = cursor.get(key)
-        if snap.condition == (previous or _HEALTHY):
+        if snap.condition == State.MISSING and previous in (None, NEVER_MATERIALIZED):
+            if previous is None:
+                unseen.append(key)
+            conditions[key] = NEVER_MATERIALIZED
             continue
-        if is_bad(snap.condition):
+        conditions[key] = snap.condition
+        before, after = alerting(previous or _HEALTHY), alerting(snap.condition)
+        if after and after != before:
             alerts.append(Alert(key, "problem", previous, snap))
-        elif previous and is_bad(previous):
+        elif before and not after:
             alerts.append(Alert(key, "recovered", previous, snap))
-    return alerts, {key: snap.condition for key, snap in current.items()}
+    return Transitions(alerts, unseen, conditions)
+
+
+@dataclass(frozen=True)
+class Notice:
+    keys: tuple[str, ...]  # the partitions whose new condition it announces
+    payload: Callable[[], dict]  # built when sent, so a malformed row fails that notice alone
+    text: Callable[[dict], str]
+
+
+def notices(found: Transitions, webserver_url: str) -> list[Notice]:
+    out = [Notice((a.key,), lambda a=a: payload(a, webserver_url), slack_text) for a in found.alerts]
+    if found.never_materialized:
+        keys = tuple(found.never_materialized)
+        out.append(Notice(keys, lambda: summary_payload(keys, webserver_url), summary_text))
+    return out
+
+
+def dispatch(
+    items: list[Notice],
+    previous: dict[str, str],
+    found: Transitions,
+    send: Callable[[dict, str], None],
+    record: Callable[[dict[str, str]], None],
+    log,
+) -> int:
+    """Send each notice and record its partitions' new conditions right after; returns how many went out."""
+    pending = {key for notice in items for key in notice.keys}
+    progress = {k: c for k, c in found.cursor.items() if k not in pending}
+    progress.update({k: previous[k] for k in pending if k in previous})
+    record(progress)
+    sent = 0
+    for notice in items:
+        try:
+            body = notice.payload()
+            send(body, notice.text(body))
+            sent += 1
+        except Exception as exc:  # not retried: a notice that cannot be built or sent would fail every tick
+            log.error(f"alert for {', '.join(notice.keys[:3])} could not be sent: {type(exc).__name__}")
+        progress.update({k: found.cursor[k] for k in notice.keys})
+        record(progress)
+    return sent
+
+
+def _asset_url(webserver_url: str, key: str | None = None) -> str:
+    url = f"{webserver_url}/assets/market_data"
+    return f"{url}?partition={quote(key, safe='')}" if key else url
 
 
 def payload(alert: Alert, webserver_url: str) -> dict:
@@ -72,8 +141,26 @@ def payload(alert: Alert, webserver_url: str) -> dict:
         "previous_state": alert.previous,
         "last_bar": alert.snapshot.last_bar,
         "expected_last_bar": alert.snapshot.expected_last_bar,
-        "url": f"{webserver_url}/assets/market_data?partition={quote(alert.key, safe='')}",
+        "url": _asset_url(webserver_url, alert.key),
     }
+
+
+def slack_text(p: dict) -> str:
+    checks = f", failing checks: {', '.join(p['failing_checks'])}" if p["failing_checks"] else ""
+    verb = "recovered" if p["event"] == "recovered" else "is unhealthy"
+    return (
+        f"{p['symbol']} {p['timeframe']} {verb}: {p['state']} (was {p['previous_state'] or 'not seen before'}){checks}. "
+        f"Last bar {p['last_bar'] or 'none'}, expected {p['expected_last_bar']}. <{p['url']}|Open in Dagster>"
+    )
+
+
+def summary_payload(keys: tuple[str, ...], webserver_url: str) -> dict:
+    return {"event": "never_materialized", "count": len(keys), "partitions": list(keys), "url": _asset_url(webserver_url)}
+
+
+def summary_text(p: dict) -> str:
+    listed = ", ".join(p["partitions"][:_MAX_LISTED]) + (" …" if p["count"] > _MAX_LISTED else "")
+    return f"{p['count']} partitions have never been materialized (expected before their first run): {listed}. <{p['url']}|Open in Dagster>"
 
 
 def _iso(value) -> str | None:
@@ -84,8 +171,8 @@ def _iso(value) -> str | None:
     name="market_data_health_alerts",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-assesses freshness of every active partition, then notifies on changes of health "
-    "(freshness state or failing quality checks) recorded in partition_health.",
+    description="Re-assesses freshness of every active partition, then notifies when one turns Stale or "
+    "Missing or fails a quality check, and when it recovers (recorded in partition_health).",
 )
 def market_data_health_alerts(context: dg.SensorEvaluationContext, database: MarketDatabase):
     url = database.url
@@ -96,10 +183,16 @@ def market_data_health_alerts(context: dg.SensorEvaluationContext, database: Mar
         f"{s}|{tf}": Snapshot(r["state"], tuple(r["failing_checks"]), _iso(r["last_bar"]), _iso(r["expected_last_bar"]))
         for (s, tf), r in load_health(url, keys).items()
     }
-    alerts, cursor = transitions(json.loads(context.cursor) if context.cursor else {}, current)
+    previous = json.loads(context.cursor) if context.cursor else {}
+    found = transitions(previous, current)
     settings = Settings.from_env()
-    for alert in alerts:
-        notify.send(payload(alert, settings.webserver_url), context.log, settings)
-    context.update_cursor(json.dumps(cursor, sort_keys=True))
-    unhealthy = sum(is_bad(c) for c in cursor.values())
-    return dg.SkipReason(f"{len(alerts)} alerts sent; {unhealthy} of {len(cursor)} partitions unhealthy")
+    sent = dispatch(
+        notices(found, settings.webserver_url),
+        previous,
+        found,
+        send=lambda body, text: notify.send(body, text, context.log, settings),
+        record=lambda progress: context.update_cursor(json.dumps(progress, sort_keys=True)),
+        log=context.log,
+    )
+    unhealthy = sum(bool(alerting(c)) for c in found.cursor.values())
+    return dg.SkipReason(f"{sent} notices sent; {unhealthy} of {len(found.cursor)} partitions unhealthy")

@@ -93,9 +93,21 @@ def quality_result(name: str, findings: dict[Key, quality.Finding]) -> dg.AssetC
     )
 
 
-@dg.multi_asset_check(specs=CHECK_SPECS, name="market_data_health")
-def market_data_health(context: dg.AssetCheckExecutionContext, database: MarketDatabase):
-    url = database.url
+def unevaluated_results(reason: str) -> list[dg.AssetCheckResult]:
+    """Every check FAILED with the reason: the run's bars are stored, only their assessment failed."""
+    return [
+        dg.AssetCheckResult(
+            check_name=spec.name,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"could not evaluate: {reason}",
+            metadata={"error": reason},
+        )
+        for spec in CHECK_SPECS
+    ]
+
+
+def evaluate(context: dg.AssetCheckExecutionContext, url: str) -> list[dg.AssetCheckResult]:
     keys = covered_partitions(context, url)
     now, rules = config.now(), config.freshness_rules()
     entries = refresh_freshness(url, keys, now, rules)
@@ -107,6 +119,18 @@ def market_data_health(context: dg.AssetCheckExecutionContext, database: MarketD
         url, {key: [name for name in quality.QUALITY_CHECKS if not findings[name][key].passed] for key in keys}
     )
     context.log.info(f"evaluated {len(keys)} partitions of {ASSET} at {now.isoformat()}")
-    yield freshness_result(entries)
-    for name in quality.QUALITY_CHECKS:
-        yield quality_result(name, findings[name])
+    return [freshness_result(entries), *(quality_result(name, findings[name]) for name in quality.QUALITY_CHECKS)]
+
+
+@dg.multi_asset_check(specs=CHECK_SPECS, name="market_data_health")
+def market_data_health(context: dg.AssetCheckExecutionContext, database: MarketDatabase):
+    # The checks run in the materialization's run after its bars are stored: a check that cannot
+    # evaluate (a date outside the calendar, a bad threshold, the database gone) must fail as a check,
+    # not fail the run and trigger a retry of a fetch that succeeded.
+    try:
+        results = evaluate(context, database.url)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        context.log.error(f"{ASSET} checks could not evaluate: {reason}")
+        results = unevaluated_results(reason)
+    yield from results

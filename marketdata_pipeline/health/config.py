@@ -54,3 +54,9 @@ def slack(env=None) -> tuple[str, str] | None:
     env = os.environ if env is None else env
     token, channel = env.get("SLACK_BOT_TOKEN"), env.get("MARKETDATA_SLACK_CHANNEL")
     return (token, channel) if token and channel else None
+
+
+def slack_api_url(env=None) -> str:
+    """Slack's Web API, or a Slack-compatible endpoint (MARKETDATA_SLACK_API_URL, e.g. a local receiver)."""
+    env = os.environ if env is None else env
+    return env.get("MARKETDATA_SLACK_API_URL") or "https://slack.com/api/"

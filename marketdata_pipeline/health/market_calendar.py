@@ -26,6 +26,12 @@ AFTER_HOURS = timedelta(hours=4)  # 16:00 close -> 20:00; 13:00 early close -> 1
 NORMAL_REGULAR_HOURS = (time(9, 30), time(16, 0))
 # Longest run of calendar days without a session (a weekend plus a long holiday closure, with margin).
 _MAX_CLOSED_DAYS = 10
+# exchange_calendars defaults to the last 20 years and raises DateOutOfBounds outside its bounds: cover
+# any history the vendor has, and a year ahead, rebuilt before a long-running process (the daemon,
+# the code server) reaches the end.
+CALENDAR_START = date(1990, 1, 1)
+_CALENDAR_AHEAD = timedelta(days=365)
+_REBUILD_BEFORE_END = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,16 @@ def local_midnight(symbol: str, day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone(symbol)).astimezone(UTC)
 
 
-@lru_cache(maxsize=1)
-def _nyse() -> xcals.ExchangeCalendar:
-    return xcals.get_calendar("XNYS")
+_calendar: xcals.ExchangeCalendar | None = None
+
+
+def nyse(today: date | None = None) -> xcals.ExchangeCalendar:
+    """The NYSE calendar from CALENDAR_START to a year past `today` (default: the wall clock's date)."""
+    global _calendar
+    today = today or datetime.now(UTC).date()
+    if _calendar is None or _calendar.last_session.date() < today + _REBUILD_BEFORE_END:
+        _calendar = xcals.get_calendar("XNYS", start=CALENDAR_START.isoformat(), end=(today + _CALENDAR_AHEAD).isoformat())
+    return _calendar
 
 
 @lru_cache(maxsize=65_536)
@@ -70,7 +83,7 @@ def _session(symbol_is_crypto: bool, day: date) -> Session | None:
     next_midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
     if symbol_is_crypto:
         return Session(day, midnight, next_midnight, midnight, next_midnight, midnight, next_midnight)
-    cal = _nyse()
+    cal = nyse()
     if not cal.is_session(day.isoformat()):
         return None
     regular_open = cal.session_open(day.isoformat()).to_pydatetime()

@@ -1,43 +1,70 @@
-"""Alert channels: a structured log line always, a JSON webhook and Slack when configured."""
+"""Alert channels: a structured log line always, a JSON webhook and Slack when configured.
+
+Webhook URLs and Slack tokens are credentials (the URL usually carries the token), so a failure is
+reported by host, status code and error type only: exception texts name the URL and are never logged.
+The webhook is posted with the standard library because httpx logs every request's full URL.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-
-import httpx
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
 
 from marketdata_pipeline.health import config
 from marketdata_pipeline.settings import Settings
 
-_TIMEOUT = httpx.Timeout(10.0)
+_TIMEOUT_S = 10.0
+REDACTED = "***"
 
 
-def send(payload: dict, log: logging.Logger | logging.LoggerAdapter, settings: Settings | None = None) -> None:
-    """Deliver one alert everywhere configured. A failing channel is logged, never raised: the log line
-    already carries the alert, and raising would make the sensor re-send everything next tick."""
+def send(payload: dict, text: str, log: logging.Logger | logging.LoggerAdapter, settings: Settings | None = None) -> None:
+    """Deliver one alert everywhere configured: `payload` as JSON to the log and the webhook, `text` to
+    Slack. A failing channel is logged, never raised: the log line already carries the alert."""
     settings = settings or Settings.from_env()
     log.info(json.dumps({"event": "marketdata_alert", **payload}, sort_keys=True))
     if settings.alert_webhook_url:
-        try:
-            httpx.post(settings.alert_webhook_url, json=payload, timeout=_TIMEOUT).raise_for_status()
-        except httpx.HTTPError as exc:
-            log.warning(f"alert webhook failed: {exc}")
+        _post_webhook(settings.alert_webhook_url, payload, log)
     slack = config.slack()
     if slack:
-        from dagster_slack import SlackResource
-
-        token, channel = slack
-        try:
-            SlackResource(token=token).get_client().chat_postMessage(channel=channel, text=_slack_text(payload))
-        except Exception as exc:  # slack_sdk raises its own error types for API and network failures
-            log.warning(f"alert to Slack failed: {exc}")
+        _post_slack(*slack, text, log)
 
 
-def _slack_text(p: dict) -> str:
-    checks = f", failing checks: {', '.join(p['failing_checks'])}" if p["failing_checks"] else ""
-    verb = "recovered" if p["event"] == "recovered" else "is unhealthy"
-    return (
-        f"{p['symbol']} {p['timeframe']} {verb}: {p['state']} (was {p['previous_state'] or 'not seen before'}){checks}. "
-        f"Last bar {p['last_bar'] or 'none'}, expected {p['expected_last_bar']}. <{p['url']}|Open in Dagster>"
+def without_secrets(text: str, settings: Settings | None = None) -> str:
+    """`text` with the configured credentials masked, for messages composed from other components' errors."""
+    settings = settings or Settings.from_env()
+    slack = config.slack()
+    secrets = [settings.polygon_api_key, settings.alert_webhook_url, slack[0] if slack else None]
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _post_webhook(url: str, payload: dict, log: logging.Logger | logging.LoggerAdapter) -> None:
+    host = urlsplit(url).hostname or "an unparsable URL"
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
+    try:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT_S):
+            pass
+    except urllib.error.HTTPError as exc:
+        log.warning(f"alert webhook at {host} answered HTTP {exc.code}")
+    except Exception as exc:  # refused, DNS, timeout, malformed URL: the type says which
+        log.warning(f"alert webhook at {host} failed: {type(exc).__name__}")
+
+
+def _post_slack(token: str, channel: str, text: str, log: logging.Logger | logging.LoggerAdapter) -> None:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        WebClient(token=token, base_url=config.slack_api_url(), timeout=int(_TIMEOUT_S)).chat_postMessage(
+            channel=channel, text=text
+        )
+    except SlackApiError as exc:
+        log.warning(f"alert to Slack failed: HTTP {exc.response.status_code}, {exc.response.get('error')}")
+    except Exception as exc:  # network errors carry the API URL and request in their text
+        log.warning(f"alert to Slack failed: {type(exc).__name__}")

@@ -65,12 +65,30 @@ def start_embedded(data_dir: Path, cleanup: str | None = "stop") -> str:
     import pgserver  # imported lazily: only the embedded path needs the binaries
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _log_pgserver_to(data_dir.parent / "pgserver.log")
     server = pgserver.get_server(data_dir, cleanup_mode=cleanup)
     _servers.append(server)  # keep the handle alive: the server stops when the last handle is released
     return server.get_uri()
 
 
 _servers: list = []
+
+
+def _log_pgserver_to(path: Path) -> None:
+    """pgserver narrates every start in ~30 INFO lines: they go to `path` (PostgreSQL's own log is `log`
+    in the data directory); only its warnings and errors reach the console."""
+    logger = logging.getLogger("pgserver")
+    if any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path.resolve()) for h in logger.handlers):
+        return
+    to_file = logging.FileHandler(path)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    if not logger.handlers:  # first call: stop the console copy, which the root logger may print at INFO
+        to_console = logging.StreamHandler()
+        to_console.setLevel(logging.WARNING)
+        logger.addHandler(to_console)
+        logger.propagate = False
+    logger.addHandler(to_file)
+    logger.setLevel(logging.INFO)
 
 
 def embedded_server_pids() -> list[int]:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from marketdata_pipeline.storage.database import engine_for
+from marketdata_pipeline.symbols import SYMBOL_PATTERN
 
 metadata = sa.MetaData()
+
+# The ticker rule of marketdata_pipeline.symbols, so rows typed into the table directly obey it too.
+SYMBOL_CHECK = "symbols_symbol_format"
+_SYMBOL_RULE = f"symbol ~ '^(?:{SYMBOL_PATTERN})$'"
 
 symbols = sa.Table(
     "symbols",
@@ -15,6 +20,7 @@ symbols = sa.Table(
     sa.Column("asset_class", sa.Text, nullable=False),  # 'stocks' | 'crypto'
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint(_SYMBOL_RULE, name=SYMBOL_CHECK),
 )
 
 market_data = sa.Table(
@@ -73,6 +79,17 @@ def create_schema(url: str) -> None:
                 "add column if not exists learned_at timestamptz"
             )
         )
+        _add_symbol_check(conn)
+
+
+def _add_symbol_check(conn: sa.Connection) -> None:
+    """Upgrade a symbols table created before the constraint existed. NOT VALID: rows already there are
+    not checked (a bad one must not stop start-up; the universe sync skips and names it), new ones are."""
+    exists = conn.execute(
+        sa.text("select 1 from pg_constraint where conrelid = 'symbols'::regclass and conname = :n"), {"n": SYMBOL_CHECK}
+    ).scalar()
+    if not exists:
+        conn.execute(sa.text(f"alter table symbols add constraint {SYMBOL_CHECK} check ({_SYMBOL_RULE}) not valid"))
 
 
 # ---- Health records, owned by marketdata_pipeline.health ----------------------------------------

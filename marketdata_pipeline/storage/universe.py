@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.storage.schema import symbols as symbols_table
-from marketdata_pipeline.symbols import asset_class, validate_symbol
+from marketdata_pipeline.symbols import asset_class, is_valid_symbol, validate_symbol
 
 DEFAULT_UNIVERSE = ["AAPL", "MSFT", "NVDA", "AMZN", "SPY", "X:BTCUSD", "X:ETHUSD"]
 
@@ -45,4 +45,14 @@ def list_symbols(url: str, active_only: bool = False) -> list[dict]:
 
 
 def active_symbols(url: str) -> list[str]:
+    """Active tickers that may become partitions. Malformed rows (written by hand before the table had
+    its CHECK constraint) are left out here and named by invalid_active_symbols."""
+    return [s for s in _active(url) if is_valid_symbol(s)]
+
+
+def invalid_active_symbols(url: str) -> list[str]:
+    return [s for s in _active(url) if not is_valid_symbol(s)]
+
+
+def _active(url: str) -> list[str]:
     return [r["symbol"] for r in list_symbols(url, active_only=True)]

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from marketdata_pipeline.automation.daily_schedule import (
@@ -15,6 +16,7 @@ from marketdata_pipeline.automation.universe_sync import symbol_universe_sensor,
 from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION, bar_partitions
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.storage.resource import MarketDatabase
+from marketdata_pipeline.storage.schema import SYMBOL_CHECK, create_schema
 from marketdata_pipeline.storage.universe import add_symbols
 
 TICK = datetime(2024, 6, 7, 2, 0, tzinfo=UTC)
@@ -60,3 +62,62 @@ def test_sensor_follows_direct_edits_of_the_symbols_table(instance, clean_db):
         dg.build_sensor_context(instance=instance, resources={"database": MarketDatabase(url=clean_db)})
     )
     assert isinstance(again, dg.SkipReason)
+
+
+MALFORMED = ["BRK|B", "msft ", "", "$$$", "AAPL'; drop table symbols; --", "X" * 200]
+
+
+def _insert(url: str, symbol: str) -> None:
+    with engine_for(url).begin() as conn:
+        conn.execute(sa.text("insert into symbols (symbol, asset_class) values (:s, 'stocks')"), {"s": symbol})
+
+
+@pytest.mark.parametrize("symbol", MALFORMED)
+def test_the_symbols_table_itself_refuses_malformed_tickers(clean_db, symbol):
+    with pytest.raises(sa.exc.IntegrityError, match=SYMBOL_CHECK):
+        _insert(clean_db, symbol)
+
+
+def test_the_symbols_table_accepts_what_the_cli_accepts(clean_db):
+    for symbol in ["AAPL", "BRK.B", "X:BTCUSD", "X:ETHUSDT"]:
+        _insert(clean_db, symbol)
+
+
+@pytest.fixture
+def old_database(fresh_database) -> str:
+    """A database whose symbols table predates the CHECK constraint and was edited by hand."""
+    url = fresh_database("mdp_oldschema")
+    create_schema(url)
+    with engine_for(url).begin() as conn:
+        conn.execute(sa.text(f"alter table symbols drop constraint {SYMBOL_CHECK}"))
+    for symbol in ["BRK|B", "msft ", "SPY"]:
+        _insert(url, symbol)
+    return url
+
+
+def test_start_up_adds_the_check_to_an_existing_table_despite_old_bad_rows(old_database):
+    create_schema(old_database)
+    create_schema(old_database)  # idempotent
+    with engine_for(old_database).connect() as conn:
+        validated = conn.execute(
+            sa.text("select convalidated from pg_constraint where conname = :n"), {"n": SYMBOL_CHECK}
+        ).scalars().all()
+    assert validated == [False]  # NOT VALID: old rows stay until fixed, new ones are checked
+    with pytest.raises(sa.exc.IntegrityError, match=SYMBOL_CHECK):
+        _insert(old_database, "TSLA|X")
+
+
+def test_sensor_skips_and_names_malformed_rows(instance, old_database, capfd):
+    context = dg.build_sensor_context(instance=instance, resources={"database": MarketDatabase(url=old_database)})
+    result = symbol_universe_sensor(context)
+    requests = {type(r).__name__: list(r.partition_keys) for r in result.dynamic_partitions_requests}
+    assert requests == {"AddDynamicPartitionsRequest": ["SPY"]}
+    logged = capfd.readouterr().err  # the sensor log (Dagster writes it to stderr)
+    assert "'BRK|B'" in logged and "'msft '" in logged
+
+    sync_partitions(instance, ["SPY"])
+    again = symbol_universe_sensor(
+        dg.build_sensor_context(instance=instance, resources={"database": MarketDatabase(url=old_database)})
+    )
+    assert isinstance(again, dg.SkipReason)
+    assert "'BRK|B'" in again.skip_message and "'msft '" in again.skip_message

@@ -1,6 +1,7 @@
 from datetime import date
 
 import dagster as dg
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -64,3 +65,24 @@ def test_checks_pass_on_clean_data_and_name_offending_partitions(monkeypatch, st
     assert health[("MSFT", "1d")] == ("Stale", ["ohlc_consistency"])
     assert health[("AAPL", "1d")] == ("Fresh", [])
     assert health[("AAPL", "1h")] == ("Missing", [])
+
+
+def test_history_from_2000_is_checked_like_any_other(monkeypatch, store, clean_db, instance):
+    # exchange_calendars' default calendar starts 20 years back and raised DateOutOfBounds here.
+    monkeypatch.setenv("MARKETDATA_NOW", NOW)
+    store("AAPL", "1d", make_bars("AAPL", "1d", date(2000, 1, 3), date(2024, 6, 7)))
+    evaluations = run_checks(clean_db, instance, {"dagster/partition": "AAPL|1d"})
+    assert all(e.passed for e in evaluations.values()), evaluations
+
+
+def test_a_check_that_cannot_evaluate_fails_with_the_reason_and_the_run_succeeds(monkeypatch, store, clean_db, instance):
+    monkeypatch.setenv("MARKETDATA_NOW", NOW)
+    # Bars older than any calendar we build (nothing the vendor has): the checks cannot place them.
+    old = make_bars("AAPL", "1d", date(1990, 1, 2), date(1990, 1, 5))
+    old["time"] = old["time"] - pd.Timedelta(days=7)
+    store("AAPL", "1d", old)
+    evaluations = run_checks(clean_db, instance, {"dagster/partition": "AAPL|1d"})  # raise_on_error: no raise
+    assert set(evaluations) == {"freshness", "ohlc_consistency", "calendar_gaps", "price_jumps"}
+    for e in evaluations.values():
+        assert not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        assert "DateOutOfBounds" in e.metadata["error"].value and e.description.startswith("could not evaluate")

@@ -85,3 +85,13 @@ def test_thresholds_are_configurable_and_validated():
     with pytest.raises(ConfigError):
         config.freshness_rules({"MARKETDATA_FRESH_WITHIN_MINUTES": "600", "MARKETDATA_STALE_AFTER_MINUTES": "60"})
     assert config.now({"MARKETDATA_NOW": "2024-05-28T14:00:00Z"}) == datetime(2024, 5, 28, 14, tzinfo=UTC)
+
+
+def test_the_calendar_spans_any_vendor_history_and_a_year_ahead_and_follows_the_clock():
+    today = date.today()
+    calendar = cal.nyse()
+    assert calendar.first_session.date() <= date(1990, 1, 2)
+    assert calendar.last_session.date() >= today + timedelta(days=360)
+    # A process still running a year on rebuilds it before running off its end.
+    later = today + timedelta(days=400)
+    assert cal.nyse(later).last_session.date() >= later + timedelta(days=360)

@@ -141,7 +141,9 @@ def _daily_row(symbol: str, local_date: date, edits: Edits) -> tuple | None:
     )
 
 
-def daily_bar(symbol: str, local_date: date, adjusted: bool, now_ms: int | None, edits: Edits = NO_EDITS) -> dict | None:
+def daily_bar(
+    symbol: str, local_date: date, adjusted: bool, now_ms: int | None, edits: Edits = NO_EDITS
+) -> dict | None:
     """The session's 1d bar as a dict if it is complete by `now_ms` (used by grouped daily and prev)."""
     row = daily_row(symbol, local_date, edits)
     day = trading_day(is_crypto(symbol), local_date)

@@ -74,7 +74,8 @@ def test_a_write_deletes_stored_bars_its_window_no_longer_has(clean_db):
 def _waiting_on_the_partition_lock(url) -> int:
     with engine_for(url).connect() as conn:
         return conn.execute(sa.text(
-            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'"
+            "select count(*) from pg_stat_activity "
+            "where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'"
         )).scalar()
 
 

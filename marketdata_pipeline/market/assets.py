@@ -15,9 +15,10 @@ from marketdata_pipeline.storage.resource import MarketDatabase
 from marketdata_pipeline.timeframes import timeframe
 
 # Step-level retries for what the client's own retries could not ride out (an outage, a long throttle).
-API_RETRY_POLICY = dg.RetryPolicy(
-    max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+# Each retry must come after the client's circuit breaker has cooled down (30 s), or it sends nothing and
+# is wasted: 45 s, 90 s, 135 s. No jitter: Dagster's PLUS_MINUS adds up to ±`delay`, so the first retry
+# could fire at once; concurrent runs are already spread by the shared request budget.
+API_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=45, backoff=dg.Backoff.LINEAR)
 
 
 @dg.asset(
@@ -32,17 +33,19 @@ API_RETRY_POLICY = dg.RetryPolicy(
     kinds={"postgres"},
     tags={"marketdata/api": "polygon"},
     description="Unadjusted OHLCV bars from Polygon (Massive), one partition per symbol × timeframe, "
-    "stored in the market_data table. Each materialization fetches from the newest stored bar "
-    "(with a small overlap) up to now.",
+    "stored in the market_data table. Each materialization re-fetches the last sessions before the newest "
+    "stored bar (MARKETDATA_REVISION_SESSIONS, default 2) up to now, correcting revised and deleted bars.",
 )
 def market_data(context: dg.AssetExecutionContext, polygon: PolygonResource, database: MarketDatabase) -> BarFetch:
     keys = [split_key(k) for k in context.partition_keys]
     last = last_bar_times(database.url, keys)
     now = datetime.now(UTC)
-    history_start = Settings.from_env().history_start
+    settings = Settings.from_env()
     requests = []
     for symbol, tf in keys:
-        start, end = fetch_window(timeframe(tf), last.get((symbol, tf)), now, history_start)
+        start, end = fetch_window(
+            symbol, timeframe(tf), last.get((symbol, tf)), now, settings.history_start, settings.revision_sessions
+        )
         requests.append(PartitionRequest(symbol, tf, start, end))
     context.log.info(f"fetching {len(requests)} partitions: {', '.join(f'{s}|{t}' for s, t in keys[:20])}")
     return BarFetch(polygon.client(), requests)

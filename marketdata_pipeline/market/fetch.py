@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -21,6 +21,7 @@ class PartitionRequest:
 @dataclass
 class PartitionResult:
     request: PartitionRequest
+    started: datetime  # when the fetch began: a write never lets an older fetch overwrite a newer one
     bars: pd.DataFrame | None = None
     error: Exception | None = None
 
@@ -37,11 +38,12 @@ class BarFetch:
         self.max_workers = max_workers
 
     def _fetch(self, req: PartitionRequest) -> PartitionResult:
+        started = datetime.now(UTC)
         try:
             bars = self.client.aggs.range(req.symbol, req.timeframe, req.start, req.end, adjusted=False)
-            return PartitionResult(req, bars=bars)
+            return PartitionResult(req, started, bars=bars)
         except Exception as exc:  # reported per partition; the IO manager decides the step's fate
-            return PartitionResult(req, error=exc)
+            return PartitionResult(req, started, error=exc)
 
     def __iter__(self) -> Iterator[PartitionResult]:
         pending = iter(self.requests)

@@ -37,7 +37,8 @@ from marketdata_pipeline.sandbox.calendar import (
     trading_day,
     zone,
 )
-from marketdata_pipeline.sandbox.market import BAR_COLUMNS, day_bars, split_factor
+from marketdata_pipeline.sandbox.market import BAR_COLUMNS, served_day_bars, split_factor
+from marketdata_pipeline.sandbox.revisions import NO_EDITS, Edits
 
 INTRADAY_UNIT_MINUTES = {"minute": 1, "hour": 60}
 DAY_LEVEL = ("day", "week", "month", "quarter", "year")
@@ -78,11 +79,13 @@ def bars(
     end: date | datetime | int,
     adjusted: bool,
     now: datetime | None = None,
+    edits: Edits = NO_EDITS,
 ) -> pd.DataFrame:
-    """Every bar the range endpoint serves for this window (all pages, ascending)."""
+    """Every bar the range endpoint serves for this window (all pages, ascending), under the sandbox
+    config's corrections `edits` (`SandboxConfig.edits`)."""
     start_ms, end_ms = window_ms(symbol, start, end)
     now_ms = None if now is None else to_ms(now)
-    return page(symbol, multiplier, timespan, start_ms, end_ms, adjusted, None, False, now_ms).bars
+    return page(symbol, multiplier, timespan, start_ms, end_ms, adjusted, None, False, now_ms, edits).bars
 
 
 def page(
@@ -95,10 +98,11 @@ def page(
     limit: int | None,
     descending: bool,
     now_ms: int | None,
+    edits: Edits = NO_EDITS,
 ) -> Page:
     """One page of the range endpoint. `limit=None` reads everything."""
     rows = _Collector(limit)
-    for chunk in _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descending, now_ms):
+    for chunk in _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descending, now_ms, edits):
         if rows.add(chunk):
             break
     taken, next_bound = rows.select()
@@ -110,10 +114,17 @@ def page(
     return Page(result, len(taken["t_ms"]), next_bound)
 
 
-@lru_cache(maxsize=262_144)
-def daily_row(symbol: str, local_date: date) -> tuple | None:
+def daily_row(symbol: str, local_date: date, edits: Edits = NO_EDITS) -> tuple | None:
     """The unadjusted 1d bar (BAR_COLUMNS order, t = local midnight) of one trading day, or None."""
-    minutes = day_bars(symbol, local_date)
+    day = trading_day(is_crypto(symbol), local_date)
+    if day is None:
+        return None
+    return _daily_row(symbol, local_date, edits.within(symbol, day.midnight_ms, day.next_midnight_ms))
+
+
+@lru_cache(maxsize=262_144)
+def _daily_row(symbol: str, local_date: date, edits: Edits) -> tuple | None:
+    minutes = served_day_bars(symbol, local_date, edits)
     if minutes is None or len(minutes["t_ms"]) == 0:
         return None
     day = trading_day(is_crypto(symbol), local_date)
@@ -130,9 +141,11 @@ def daily_row(symbol: str, local_date: date) -> tuple | None:
     )
 
 
-def daily_bar(symbol: str, local_date: date, adjusted: bool, now_ms: int | None) -> dict | None:
+def daily_bar(
+    symbol: str, local_date: date, adjusted: bool, now_ms: int | None, edits: Edits = NO_EDITS
+) -> dict | None:
     """The session's 1d bar as a dict if it is complete by `now_ms` (used by grouped daily and prev)."""
-    row = daily_row(symbol, local_date)
+    row = daily_row(symbol, local_date, edits)
     day = trading_day(is_crypto(symbol), local_date)
     if row is None or (now_ms is not None and day.next_midnight_ms > now_ms):
         return None
@@ -146,7 +159,7 @@ def daily_bar(symbol: str, local_date: date, adjusted: bool, now_ms: int | None)
 # --- base rows -------------------------------------------------------------------------------------------
 
 
-def _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descending, now_ms) -> Iterator[dict]:
+def _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descending, now_ms, edits) -> Iterator[dict]:
     """Per trading day, the base rows inside the window with their bucket start/end, in traversal order."""
     tz = zone(symbol)
     as_of = as_of_date(now_ms)
@@ -161,7 +174,7 @@ def _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descend
     days = days_between(symbol, first_day, last_day)
     for day in reversed(days) if descending else days:
         if timespan in INTRADAY_UNIT_MINUTES:
-            chunk = day_bars(symbol, day.local_date)
+            chunk = served_day_bars(symbol, day.local_date, edits)
             if chunk is None:
                 continue
             offset = (chunk["t_ms"] - day.midnight_ms) // size_ms * size_ms
@@ -171,7 +184,7 @@ def _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descend
             chunk = {k: v[keep] for k, v in chunk.items()}
             chunk["bucket"], chunk["bucket_end"] = bucket[keep], bucket_end[keep]
         else:
-            row = daily_row(symbol, day.local_date)
+            row = daily_row(symbol, day.local_date, edits)
             if row is None:
                 continue
             chunk = {k: np.array([v]) for k, v in zip(BAR_COLUMNS, row)}

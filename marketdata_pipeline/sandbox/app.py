@@ -234,7 +234,8 @@ async def _range(request: Request) -> Response:
     state.remember(ticker)
     now_ms = state.config.now_ms()
     page = await _on_cpu_thread(
-        aggregate.page, ticker, multiplier, timespan, start_ms, end_ms, adjusted, limit, sort == "desc", now_ms
+        aggregate.page, ticker, multiplier, timespan, start_ms, end_ms, adjusted, limit, sort == "desc", now_ms,
+        state.config.edits,
     )
     payload = {"ticker": ticker, "queryCount": page.query_count, "resultsCount": len(page.bars), "adjusted": adjusted}
     if len(page.bars):
@@ -255,10 +256,10 @@ def _session_stamp(symbol: str, day: date) -> int:
     return to_ms(datetime.combine(day, dtime(16), tzinfo=ET))
 
 
-def _daily_results(symbols: list[str], day: date, adjusted: bool, now_ms: int) -> list[tuple[str, dict]]:
+def _daily_results(symbols: list[str], day: date, adjusted: bool, now_ms: int, edits) -> list[tuple[str, dict]]:
     found = []
     for symbol in symbols:
-        bar = aggregate.daily_bar(symbol, day, adjusted, now_ms)
+        bar = aggregate.daily_bar(symbol, day, adjusted, now_ms, edits)
         if bar is not None:
             found.append((symbol, {**bar, "t_ms": _session_stamp(symbol, day)}))
     return found
@@ -281,7 +282,9 @@ def _grouped(crypto: bool):
             text = f"The path parameter `date` with value {raw} is invalid, must be of the format YYYY-MM-DD."
             raise BadRequest(text) from None
         adjusted = _bool(_query(request), "adjusted", True)
-        found = await _on_cpu_thread(_daily_results, state.universe(crypto), day, adjusted, state.config.now_ms())
+        found = await _on_cpu_thread(
+            _daily_results, state.universe(crypto), day, adjusted, state.config.now_ms(), state.config.edits
+        )
         payload = {"queryCount": len(found), "resultsCount": len(found), "adjusted": adjusted}
         if found:
             payload["results"] = _render_named(found)
@@ -301,7 +304,9 @@ async def _prev(request: Request) -> Response:
     today = local_date_of(now_ms, zone(ticker))
     found = []
     for back in range(15):
-        found = await _on_cpu_thread(_daily_results, [ticker], today - timedelta(days=back), adjusted, now_ms)
+        found = await _on_cpu_thread(
+            _daily_results, [ticker], today - timedelta(days=back), adjusted, now_ms, state.config.edits
+        )
         if found:
             break
     payload = {"ticker": ticker, "queryCount": len(found), "resultsCount": len(found), "adjusted": adjusted}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 
+from marketdata_pipeline.sandbox.revisions import Drop, Edits, Revision, parse_drops, parse_revisions
+
 FAULT_KINDS = ("500", "502", "503", "504", "timeout", "reset", "malformed")
 
 
@@ -20,6 +22,13 @@ class SandboxConfig:
     fault_seed: int = 0
     delayed: bool = False  # status "DELAYED" instead of "OK"
     timeout_stall_s: float = 30.0  # how long a "timeout" fault stalls before answering
+    # Vendor corrections, as JSON: [{"ticker", "start", "end" (ISO instants, [start, end)), "price_factor"}]
+    revisions: tuple[Revision, ...] = ()
+    drops: tuple[Drop, ...] = ()  # [{"ticker", "start", "end"}]: those minutes no longer exist
+
+    @property
+    def edits(self) -> Edits:
+        return Edits(self.revisions, self.drops)
 
     def now_ms(self) -> int:
         moment = self.now or datetime.now(timezone.utc)
@@ -30,6 +39,8 @@ class SandboxConfig:
         out["now"] = self.now.isoformat() if self.now else None
         out["bad_keys"] = sorted(self.bad_keys)
         out["fault_kinds"] = list(self.fault_kinds)
+        out["revisions"] = [r.as_json() for r in self.revisions]
+        out["drops"] = [d.as_json() for d in self.drops]
         return out
 
     def update(self, changes: dict) -> None:
@@ -51,6 +62,10 @@ def _parse(name: str, value):
         if moment.tzinfo is None:
             raise ValueError("now must carry a UTC offset, e.g. 2024-06-05T16:00:00+00:00")
         return moment.astimezone(timezone.utc)
+    if name == "revisions":
+        return parse_revisions(value)
+    if name == "drops":
+        return parse_drops(value)
     if name == "bad_keys":
         return frozenset(value)
     if name == "fault_kinds":

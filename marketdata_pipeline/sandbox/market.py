@@ -1,6 +1,6 @@
 """Deterministic synthetic market: unadjusted minute bars per symbol, plus split and dividend tables.
 
-Every value is a pure function of (symbol, trading day): a per-symbol daily close path seeded from a stable
+Every value is a pure function of (symbol, trading day, the configured corrections of that day): a per-symbol daily close path seeded from a stable
 hash of the symbol (never Python's `hash`, which is salted per process), and a per-(symbol, day) generator
 that bridges the previous close to that day's close minute by minute. Nothing depends on the sandbox clock or
 on which requests came before, so a past window never changes.
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from marketdata_pipeline.sandbox.calendar import EPOCH, LAST_DAY, MINUTE_MS, days_between, is_crypto, trading_day, zone
+from marketdata_pipeline.sandbox.revisions import NO_EDITS, Edits
 
 # The default universe: what grouped daily lists even before anyone asked for a ticker.
 DEFAULT_STOCKS = (
@@ -182,13 +183,25 @@ def is_listed(symbol: str) -> bool:
     return not symbol.removeprefix("X:").startswith(UNLISTED_PREFIX)
 
 
+def served_day_bars(symbol: str, local_date: date, edits: Edits) -> dict[str, np.ndarray] | None:
+    """day_bars as served under the sandbox's configured corrections (`edits`)."""
+    day = trading_day(is_crypto(symbol), local_date)
+    if day is None:
+        return None
+    return day_bars(symbol, local_date, edits.within(symbol, day.midnight_ms, day.next_midnight_ms))
+
+
 @lru_cache(maxsize=4096)
-def day_bars(symbol: str, local_date: date) -> dict[str, np.ndarray] | None:
-    """Unadjusted minute bars of one trading day as numpy columns (BAR_COLUMNS), or None if it does not trade."""
+def day_bars(symbol: str, local_date: date, edits: Edits = NO_EDITS) -> dict[str, np.ndarray] | None:
+    """Unadjusted minute bars of one trading day as numpy columns (BAR_COLUMNS), or None if it does not trade.
+
+    With `edits` (only those touching this day, see served_day_bars) the corrected minutes."""
     crypto = is_crypto(symbol)
     day = trading_day(crypto, local_date)
     if day is None or not is_listed(symbol):
         return None
+    if edits:
+        return edits.apply(day_bars(symbol, local_date))
     rng = np.random.default_rng(stable_seed("minutes", symbol, local_date.isoformat()))
     n = (day.end_ms - day.start_ms) // MINUTE_MS
     t = day.start_ms + np.arange(n, dtype=np.int64) * MINUTE_MS

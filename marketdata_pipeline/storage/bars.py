@@ -1,9 +1,12 @@
-"""Reading and writing OHLCV bars in `market_data`: bulk, idempotent, one transaction per partition."""
+"""Reading and writing OHLCV bars in `market_data`: bulk, idempotent, one transaction per partition, writers
+of one partition serialised."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -19,6 +22,17 @@ _VALUE_COLUMNS = BAR_COLUMNS[1:]
 _STAGE = "market_data_stage"
 _CREATE_STAGE = f"create temp table {_STAGE} (like market_data including defaults) on commit delete rows"
 _NEWEST = "select max(time) from market_data where symbol = %s and timeframe = %s"
+_LOCK = "select pg_advisory_xact_lock(%s)"
+_LAST_FETCH = "select fetch_started from partition_writes where symbol = %s and timeframe = %s"
+_RECORD_FETCH = (
+    "insert into partition_writes (symbol, timeframe, fetch_started) values (%s, %s, %s) "
+    "on conflict (symbol, timeframe) do update set fetch_started = excluded.fetch_started"
+)
+_FILL = f"insert into market_data select * from {_STAGE} on conflict (symbol, timeframe, time) do nothing"
+_DELETE_GONE = (
+    "delete from market_data where symbol = %s and timeframe = %s and time >= %s and time <= %s "
+    "and time <> all(%s::timestamptz[])"
+)
 _MERGE = (
     f"insert into market_data select * from {_STAGE} "
     "on conflict (symbol, timeframe, time) do update set "
@@ -41,8 +55,9 @@ def _merge(cursor: psycopg.Cursor, symbol: str, timeframe: str, bars: pd.DataFra
 
 def _append(cursor: psycopg.Cursor, symbol: str, timeframe: str, bars: pd.DataFrame) -> None:
     """Bars newer than the partition's newest stored bar: COPY them straight into market_data, which costs
-    about half the staging + ON CONFLICT path. A concurrent writer of the same partition may have inserted
-    some of them meanwhile; its unique violation rolls back the savepoint and they take the merge instead."""
+    about half the staging + ON CONFLICT path. A writer that bypasses upsert_bars (and its partition lock)
+    may have inserted some of them meanwhile; its unique violation rolls back the savepoint and they take
+    the merge instead."""
     try:
         with cursor.connection.transaction():
             _copy(cursor, "market_data", symbol, timeframe, bars)
@@ -50,30 +65,85 @@ def _append(cursor: psycopg.Cursor, symbol: str, timeframe: str, bars: pd.DataFr
         _merge(cursor, symbol, timeframe, bars)
 
 
-def upsert_bars(url: str, symbol: str, timeframe: str, bars: pd.DataFrame) -> int:
-    """Insert or update the bars of one partition in one transaction, so a killed writer leaves the
-    partition's previous rows untouched; returns the number of rows written."""
+def partition_lock_key(symbol: str, timeframe: str) -> int:
+    """The partition's advisory-lock key: a stable signed 64-bit digest (Python's hash() is salted per process)."""
+    digest = hashlib.blake2b(f"market_data|{symbol}|{timeframe}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _delete_gone(cursor, symbol, timeframe, bars, window, newest) -> None:
+    """Stored bars inside the re-fetched window that the answer lacks: the vendor deleted them. Nothing newer
+    than the partition's newest stored bar can be stored, so the window is cut there (a first backfill with
+    nothing stored skips this entirely)."""
+    start, end = window[0], min(window[1], newest)
+    times = bars["time"][(bars["time"] >= start) & (bars["time"] <= end)]
+    cursor.execute(_DELETE_GONE, (symbol, timeframe, start, end, list(times.dt.to_pydatetime())))
+
+
+def upsert_bars(
+    url: str,
+    symbol: str,
+    timeframe: str,
+    bars: pd.DataFrame,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    fetch_started: datetime | None = None,
+) -> int:
+    """Write the bars of one partition in one transaction, so a killed writer leaves the partition's previous
+    rows untouched; returns the number of rows written.
+
+    `window` is the [start, end] the bars are the complete answer for: stored bars inside it that `bars`
+    lacks are deleted. `fetch_started` is when the fetch behind `bars` began (default: now). Writers of a
+    partition take turns (a transaction-scoped advisory lock), and a write whose fetch started before the
+    last written one's may only add missing bars, never update or delete the newer fetch's."""
     if bars.empty:
         return 0
+    fetch_started = fetch_started or datetime.now(UTC)
     with engine_for(url).begin() as conn:
         staged = conn.connection.info  # lives as long as the pooled DBAPI connection
         cursor = conn.connection.driver_connection.cursor()
-        # A server crash may lose the last few hundred ms of acknowledged commits, never consistency: those
-        # partitions are re-fetched by the next run. Not waiting for the WAL flush speeds up every call.
-        cursor.execute("set local synchronous_commit = off")
-        if _STAGE not in staged:
-            cursor.execute(_CREATE_STAGE)
-        newest = cursor.execute(_NEWEST, (symbol, timeframe)).fetchone()[0]
-        if newest is None:
-            fresh = np.ones(len(bars), dtype=bool)
-        else:
-            fresh = pg_timestamps(bars["time"]) > pg_timestamps(pd.Series([newest]))[0]
-        if not fresh.all():
-            _merge(cursor, symbol, timeframe, bars[~fresh])
-        if fresh.any():
-            _append(cursor, symbol, timeframe, bars[fresh])
+        try:
+            written = _write(cursor, _STAGE in staged, symbol, timeframe, bars, window, fetch_started)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                _abandon(conn)
+            raise
     # Only now: a rolled-back transaction takes the staging table it created with it.
     staged[_STAGE] = True
+    return written
+
+
+def _abandon(conn: sa.Connection) -> None:
+    """An interrupt (run termination, Ctrl-C) can leave the server still running our statement and holding the
+    partition's lock: cancel it and drop the connection, so the server rolls the transaction back at once."""
+    with contextlib.suppress(psycopg.Error):
+        conn.connection.driver_connection.cancel_safe(timeout=5)
+    conn.invalidate()
+
+
+def _write(cursor, staged: bool, symbol, timeframe, bars, window, fetch_started) -> int:
+    # A server crash may lose the last few hundred ms of acknowledged commits, never consistency: those
+    # partitions are re-fetched by the next run. Not waiting for the WAL flush speeds up every call.
+    cursor.execute("set local synchronous_commit = off")
+    cursor.execute(_LOCK, (partition_lock_key(symbol, timeframe),))
+    if not staged:
+        cursor.execute(_CREATE_STAGE)
+    last_fetch = cursor.execute(_LAST_FETCH, (symbol, timeframe)).fetchone()
+    if last_fetch is not None and fetch_started < last_fetch[0]:
+        _copy(cursor, _STAGE, symbol, timeframe, bars)
+        return cursor.execute(_FILL).rowcount
+    newest = cursor.execute(_NEWEST, (symbol, timeframe)).fetchone()[0]
+    if window is not None and newest is not None:
+        _delete_gone(cursor, symbol, timeframe, bars, window, newest)
+    if newest is None:
+        fresh = np.ones(len(bars), dtype=bool)
+    else:
+        fresh = pg_timestamps(bars["time"]) > pg_timestamps(pd.Series([newest]))[0]
+    if not fresh.all():
+        _merge(cursor, symbol, timeframe, bars[~fresh])
+    if fresh.any():
+        _append(cursor, symbol, timeframe, bars[fresh])
+    cursor.execute(_RECORD_FETCH, (symbol, timeframe, fetch_started))
     return len(bars)
 
 

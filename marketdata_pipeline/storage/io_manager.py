@@ -35,7 +35,18 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
                 empty.append(key)
                 continue
             started = time.monotonic()
-            rows += upsert_bars(self.database_url, req.symbol, req.timeframe, bars)
+            try:
+                rows += upsert_bars(
+                    self.database_url, req.symbol, req.timeframe, bars,
+                    window=(req.start, req.end), fetch_started=result.started,
+                )
+            except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+                # Run termination (or Ctrl-C) lands here: say what the user will want to know.
+                context.log.error(
+                    f"interrupted while writing {key}: its transaction was rolled back, so its previous rows are "
+                    "intact; partitions written before it keep their new rows, the rest were not written"
+                )
+                raise
             db_s += time.monotonic() - started
             first = min(first, bars["time"].iloc[0]) if first is not None else bars["time"].iloc[0]
             last = max(last, bars["time"].iloc[-1]) if last is not None else bars["time"].iloc[-1]
@@ -62,9 +73,10 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
             summary = "; ".join(f"{key}: {err}" for key, err in failures[:10])
             # Bad requests and bad keys will not heal by retrying; outages and throttling may.
             retryable = not any(isinstance(err, PERMANENT_ERRORS) for _, err in failures)
+            others = len(obj.requests) - len(failures)
+            written = f"the other {others} were written" if others else "nothing was written"
             raise dg.Failure(
-                description=f"{len(failures)} of {len(obj.requests)} partitions failed "
-                f"(the other partitions were written): {summary}",
+                description=f"{len(failures)} of {len(obj.requests)} partitions failed ({written}): {summary}",
                 allow_retries=retryable,
             )
 

@@ -38,6 +38,16 @@ market_data = sa.Table(
     sa.Column("trade_count", sa.BigInteger, nullable=True),
 )
 
+# Per partition, when the fetch behind its last full write started: an older fetch finishing later must not
+# overwrite the newer one's bars (see storage.bars.upsert_bars).
+partition_writes = sa.Table(
+    "partition_writes",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("timeframe", sa.Text, primary_key=True),
+    sa.Column("fetch_started", sa.DateTime(timezone=True), nullable=False),
+)
+
 # Shared request budget: one row per budget (API key), a log of recent grants for the sliding window.
 rate_budget = sa.Table(
     "rate_budget",

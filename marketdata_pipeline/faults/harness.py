@@ -10,6 +10,7 @@ from collections.abc import Callable
 import dagster as dg
 import psutil
 import sqlalchemy as sa
+from dagster_graphql import DagsterGraphQLClientError
 
 from marketdata_pipeline.automation.daily_schedule import RANGE_END, RANGE_START
 from marketdata_pipeline.bench.stack import Stack
@@ -21,8 +22,9 @@ log = logging.getLogger("marketdata.faults")
 POOL = "polygon_api"
 PARENT_TAG = "dagster/parent_run_id"
 _PID = re.compile(r"Started process for run \(pid: (\d+)\)")
-_IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}
+# NOT_STARTED is left out: a run whose submission failed half-way stays so for ever, and never runs.
+_IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+              dg.DagsterRunStatus.CANCELING}
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float, interval_s: float = 0.5):
@@ -35,12 +37,24 @@ def wait_for(condition: Callable[[], object], timeout_s: float, interval_s: floa
         time.sleep(interval_s)
 
 
-def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, last_tf: str) -> str:
+def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, last_tf: str,
+           errors: list[str] | None = None, attempts: int = 3) -> str:
     """One run over a range of partitions, submitted like the daily schedule's run (into the run queue):
-    the range covers every symbol registered from `first_symbol` to `last_symbol` × the timeframes between."""
+    the range covers every symbol registered from `first_symbol` to `last_symbol` × the timeframes between.
+    A submission the UI's API refuses is retried (as a user clicks again); each refusal goes into `errors`."""
     tags = {RANGE_START: f"{first_symbol}|{first_tf}", RANGE_END: f"{last_symbol}|{last_tf}",
             "marketdata/api": "polygon"}
-    return stack.dev.client.submit_job_execution("market_data_update", tags=tags)
+    for attempt in range(1, attempts + 1):
+        try:
+            return stack.dev.client.submit_job_execution("market_data_update", tags=tags)
+        except DagsterGraphQLClientError as exc:
+            message = _first_line(str(exc))
+            log.warning("  the UI refused to launch a run (attempt %d): %s", attempt, message)
+            if errors is not None:
+                errors.append(message)
+            if attempt == attempts:
+                raise
+            time.sleep(1)
 
 
 def registered_symbols(instance: dg.DagsterInstance) -> list[str]:
@@ -66,9 +80,13 @@ def wait_settled(instance: dg.DagsterInstance, run_ids: list[str], timeout_s: fl
     """Waits until the runs and their automatic retries have all finished; returns every run id seen.
     A failed run gets `retry_grace_s` for the run-retry daemon to launch its retry."""
     deadline = time.monotonic() + timeout_s
+    next_progress = time.monotonic() + 30
     while True:
         seen = [rid for r in run_ids for rid in (r, *retries_of(instance, r))]
         runs = [run(instance, rid) for rid in seen]
+        if time.monotonic() > next_progress:
+            log.info("  waiting for runs: %s", ", ".join(f"{r.run_id[:8]} {r.status.value}" for r in runs))
+            next_progress += 30
         done = all(r.status not in _IN_FLIGHT for r in runs)
         if done:
             last = [run(instance, (r, *retries_of(instance, r))[-1]) for r in run_ids]
@@ -85,6 +103,13 @@ def wait_settled(instance: dg.DagsterInstance, run_ids: list[str], timeout_s: fl
 
 def succeeded(instance: dg.DagsterInstance, run_id: str) -> bool:
     return run(instance, run_id).status == dg.DagsterRunStatus.SUCCESS
+
+
+def terminate(stack: Stack, run_id: str) -> None:
+    try:
+        stack.dev.client.terminate_run(run_id)
+    except Exception as exc:  # already finished, or a dead worker: the run is reported and left alone
+        log.warning("  could not terminate run %s: %s", run_id[:8], exc)
 
 
 def in_flight_runs(instance: dg.DagsterInstance) -> list[str]:

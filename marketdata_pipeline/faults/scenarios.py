@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+import psutil
 import sqlalchemy as sa
 
 from marketdata_pipeline.automation.universe_sync import sync_partitions
@@ -64,14 +65,20 @@ def _partitions(symbols=SYMBOLS, timeframes=TIMEFRAMES_UNDER_TEST) -> list[tuple
     return [(s, tf) for s in symbols for tf in timeframes]
 
 
-def _launch(ctx: Context) -> str:
-    return h.launch(ctx.stack, SYMBOLS[0], SYMBOLS[-1], TIMEFRAMES_UNDER_TEST[0], TIMEFRAMES_UNDER_TEST[-1])
+def _launch(ctx: Context, errors: list[str] | None = None) -> str:
+    return h.launch(ctx.stack, SYMBOLS[0], SYMBOLS[-1], TIMEFRAMES_UNDER_TEST[0], TIMEFRAMES_UNDER_TEST[-1], errors)
 
 
 def _fresh(ctx: Context, **sandbox) -> None:
     """No run of an earlier scenario in flight, no bars stored, the sandbox back to a good day."""
-    if h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 60) is False:
-        log.warning("runs of an earlier scenario still in flight: %s", h.in_flight_runs(ctx.instance))
+    if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 20):
+        # A run still retrying would write into, and send requests during, the next scenario.
+        left = h.in_flight_runs(ctx.instance)
+        log.info("  terminating runs of an earlier scenario still in flight: %s", ", ".join(r[:8] for r in left))
+        for run_id in left:
+            h.terminate(ctx.stack, run_id)
+        if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 60):
+            log.warning("  runs still in flight: %s", h.in_flight_runs(ctx.instance))
     h.truncate_bars(ctx.url)
     ctx.stack.sandbox.configure(**{**BASE_SANDBOX, **sandbox})
     ctx.stack.sandbox.clear_requests()
@@ -138,29 +145,42 @@ def postgres_restart(ctx: Context) -> dict:
     restarted = time.time()
     ctx.stack.sandbox.configure(latency_s=0.0)
     runs, comparison, ok, seconds, relaunched = _recover(ctx, [run_id], restarted)
-    return _result("postgres_restart", runs, comparison, ok, seconds, _what_user_sees(ctx, runs),
-                   relaunched=relaunched)
+    # Then what a user does next: launch from the UI, whose server held connections to the old server.
+    ui_errors: list[str] = []
+    after = _launch(ctx, ui_errors)
+    runs += h.wait_settled(ctx.instance, [after], RUN_TIMEOUT_S)
+    ok = ok and h.succeeded(ctx.instance, runs[-1])
+    seen = _what_user_sees(ctx, runs)
+    if ui_errors:
+        seen = f"{len(ui_errors)} UI launch(es) refused after the restart: {ui_errors[0][:120]}; {seen}"
+    return _result("postgres_restart", runs, comparison, ok, seconds, seen, relaunched=relaunched,
+                   ui_errors_after_restart=len(ui_errors))
 
 
 # --- 2 -------------------------------------------------------------------------------------------------------
 
 def run_killed(ctx: Context, slot_deadline_s: float = 90) -> dict:
     """SIGKILL of the run worker while it writes Friday's bars over Thursday's."""
-    latency = 3.0
+    latency = 5.0
     _fresh(ctx)
     first = _launch(ctx)
     h.wait_settled(ctx.instance, [first], RUN_TIMEOUT_S)
     ctx.stack.sandbox.configure(now=FRIDAY, latency_s=latency)
     ctx.stack.sandbox.clear_requests()
     victim = _launch(ctx)
-    worker = h.wait_for(lambda: h.run_worker(ctx.instance, victim), 120)
-    if worker is None or not h.wait_for(lambda: h.data_requests(ctx.stack), 60, 0.1):
-        runs = [first, victim]
-        return _result("run_killed", runs, compare(ctx.url, _partitions(), HISTORY_START, FRIDAY), False, None,
-                       "the run worker was not found")
-    time.sleep(latency - 0.3)
+    requests = h.wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
+    worker = h.run_worker(ctx.instance, victim) if requests else None
+    if worker is None:
+        return _result("run_killed", [first, victim], compare(ctx.url, _partitions(), HISTORY_START, FRIDAY), False,
+                       None, "the run worker was not found")
+    # The responses arrive `latency` s after the requests and are written at once (then the checks run).
+    time.sleep(max(0.0, requests[0]["at"] + latency + 0.05 - time.time()))
     log.info("  SIGKILL run worker pid %d of run %s", worker.pid, victim[:8])
-    worker.kill()
+    try:
+        worker.kill()
+    except psutil.NoSuchProcess:
+        return _result("run_killed", [first, victim], compare(ctx.url, _partitions(), HISTORY_START, FRIDAY), False,
+                       None, "the run ended before it could be killed")
     killed = time.time()
     ctx.stack.sandbox.configure(latency_s=0.0)
     states = {f"{s}|{tf}": partition_state(ctx.url, s, tf, HISTORY_START, {"old": THURSDAY, "new": FRIDAY})
@@ -195,11 +215,16 @@ def api_outage(ctx: Context, outage_s: float = 120) -> dict:
     ctx.stack.sandbox.configure(fault_rate=0.0)
     back = time.time()
     log.info("  API back after %.0f s", outage_s)
-    runs, comparison, ok, seconds, relaunched = _recover(ctx, [run_id], back, timeout_s=180)
-    first_chain = [run_id, *h.retries_of(ctx.instance, run_id)]
-    chain_end = ctx.instance.get_run_record_by_id(first_chain[-1]).end_time
-    return _result("api_outage", runs, comparison, ok, seconds, _what_user_sees(ctx, runs), relaunched=relaunched,
-                   affected_run_finished_s_after_api_back=round(chain_end - back, 1) if chain_end else None)
+    runs, comparison, ok, seconds, relaunched = _recover(ctx, [run_id], back, timeout_s=120)
+    last_attempt = h.run(ctx.instance, [run_id, *h.retries_of(ctx.instance, run_id)][-1])
+    chain_end = ctx.instance.get_run_record_by_id(last_attempt.run_id).end_time
+    finished = last_attempt.is_finished
+    seen = _what_user_sees(ctx, runs)
+    if not finished:
+        seen = f"run {run_id[:8]} still {last_attempt.status.value} {time.time() - back:.0f} s after the API was back; {seen}"
+    # The affected run must end by itself (succeeded, or failed with a message); a re-launch may fill the gap.
+    return _result("api_outage", runs, comparison, ok and finished, seconds, seen, relaunched=relaunched,
+                   affected_run_finished_s_after_api_back=round(chain_end - back, 1) if finished and chain_end else None)
 
 
 # --- 4 -------------------------------------------------------------------------------------------------------
@@ -214,7 +239,7 @@ def rate_limit_storm(ctx: Context) -> dict:
     extra = [s for s in symbol_universe(STORM_SYMBOLS + len(SYMBOLS)) if s not in SYMBOLS][: STORM_SYMBOLS - len(SYMBOLS)]
     add_symbols(ctx.url, extra)
     sync_partitions(ctx.instance, SYMBOLS + extra)  # appended after SYMBOLS: the other scenarios' range is unchanged
-    symbols, timeframes = SYMBOLS + extra, list(TIMEFRAMES)
+    symbols, timeframes = h.registered_symbols(ctx.instance), list(TIMEFRAMES)  # in range order
     _fresh(ctx, rate_limit_per_minute=STORM_LIMIT_PER_MINUTE)
     started = time.time()
     run_id = h.launch(ctx.stack, symbols[0], symbols[-1], timeframes[0], timeframes[-1])

@@ -77,7 +77,7 @@ def _fresh(ctx: Context, **sandbox) -> None:
         log.info("  terminating runs of an earlier scenario still in flight: %s", ", ".join(r[:8] for r in left))
         for run_id in left:
             h.terminate(ctx.stack, run_id)
-        if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 60):
+        if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 30):
             log.warning("  runs still in flight: %s", h.in_flight_runs(ctx.instance))
     h.truncate_bars(ctx.url)
     ctx.stack.sandbox.configure(**{**BASE_SANDBOX, **sandbox})
@@ -243,7 +243,7 @@ def rate_limit_storm(ctx: Context) -> dict:
     _fresh(ctx, rate_limit_per_minute=STORM_LIMIT_PER_MINUTE)
     started = time.time()
     run_id = h.launch(ctx.stack, symbols[0], symbols[-1], timeframes[0], timeframes[-1])
-    runs = h.wait_settled(ctx.instance, [run_id], 300)
+    runs = h.wait_settled(ctx.instance, [run_id], 180)  # about 70 s when the client learns the limit
     ctx.stack.sandbox.configure(rate_limit_per_minute=None)
     requests = h.data_requests(ctx.stack)
     throttled = sum(r["status"] == 429 for r in requests)
@@ -256,7 +256,7 @@ def rate_limit_storm(ctx: Context) -> dict:
     within = len(requests) <= 1.1 * pages
     end = ctx.instance.get_run_record_by_id(runs[-1]).end_time
     seen = (f"{throttled} of {len(requests)} requests were 429s for {pages} pages; "
-            + (h.failure_message(ctx.instance, runs[-1]) or "run succeeded"))
+            + (h.failure_message(ctx.instance, runs[-1]) or f"run {h.run(ctx.instance, runs[-1]).status.value}"))
     return _result("rate_limit_storm", runs, comparison, ok and within, (end - started) if end else None, seen,
                    requests=len(requests), rate_limited_429s=throttled, pages_needed=pages, step_retries=retries)
 

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench sandbox clean
+.PHONY: run test faults bench sandbox clean
 
 $(BIN)/marketdata: pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -17,6 +17,9 @@ run: $(BIN)/marketdata  ## database + sandbox (unless POLYGON_API_KEY) + Dagster
 
 test: $(BIN)/marketdata  ## the test suite, against DATABASE_URL or an embedded PostgreSQL
 	$(BIN)/pytest
+
+faults: $(BIN)/marketdata  ## the fault suite on real processes; writes docs/reliability.json and docs/reliability.md
+	$(BIN)/marketdata faults
 
 bench: $(BIN)/marketdata  ## the benchmark; writes docs/benchmarks.json and docs/benchmarks.md
 	$(BIN)/marketdata bench

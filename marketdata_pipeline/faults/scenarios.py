@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -258,7 +259,8 @@ def rate_limit_storm(ctx: Context) -> dict:
     seen = (f"{throttled} of {len(requests)} requests were 429s for {pages} pages; "
             + (h.failure_message(ctx.instance, runs[-1]) or f"run {h.run(ctx.instance, runs[-1]).status.value}"))
     return _result("rate_limit_storm", runs, comparison, ok and within, (end - started) if end else None, seen,
-                   requests=len(requests), rate_limited_429s=throttled, pages_needed=pages, step_retries=retries)
+                   requests=len(requests), rate_limited_429s=throttled, pages_needed=pages, step_retries=retries,
+                   statuses=dict(Counter(str(r["status"]) for r in requests)))
 
 
 # --- 5 -------------------------------------------------------------------------------------------------------

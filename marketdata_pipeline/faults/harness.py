@@ -165,3 +165,9 @@ def truncate_bars(url: str) -> None:
 
 def data_requests(stack: Stack) -> list[dict]:
     return [r for r in stack.sandbox.requests() if not r["path"].startswith("/_sandbox")]
+
+
+def ticker_of(path: str) -> str | None:
+    """The ticker of a range request (/v2/aggs/ticker/{ticker}/range/...), else None."""
+    parts = path.split("/")
+    return parts[4] if len(parts) > 4 and parts[3] == "ticker" else None

@@ -67,13 +67,18 @@ def diff(stored: pd.DataFrame, expected: pd.DataFrame) -> Comparison:
 
 
 def compare(url: str, partitions: list[tuple[str, str]], history_start: date, now: datetime,
-            changes: dict | None = None) -> Comparison:
-    """Every stored bar against the sandbox's bars of `partitions` (rows of any other partition count as stale)."""
+            changes: dict | None = None, only: list[tuple[str, str]] | None = None) -> Comparison:
+    """Every stored bar against the sandbox's bars of `partitions`: rows of any other partition count as
+    stale, unless `only` names the partitions whose rows are compared."""
     frames = []
     for symbol, tf in partitions:
         frame = expected_bars(symbol, tf, history_start, now, changes)
         frames.append(frame.assign(symbol=symbol, timeframe=tf))
-    return diff(stored_rows(url), pd.concat(frames, ignore_index=True))
+    stored = stored_rows(url)
+    if only is not None:
+        keys = pd.MultiIndex.from_tuples(only)
+        stored = stored[pd.MultiIndex.from_frame(stored[["symbol", "timeframe"]]).isin(keys)]
+    return diff(stored, pd.concat(frames, ignore_index=True))
 
 
 def partition_state(url: str, symbol: str, tf: str, history_start: date, versions: dict[str, datetime]) -> str:

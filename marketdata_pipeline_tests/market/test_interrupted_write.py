@@ -8,7 +8,6 @@ import signal
 import threading
 import time
 
-import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 

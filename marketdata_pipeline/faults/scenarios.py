@@ -236,9 +236,10 @@ def rate_limit_storm(ctx: Context) -> dict:
     """Every timeframe of 20 symbols of its own (about 100 pages) against an API that admits 50 a minute,
     with no client budget configured. Only requests for its own tickers are counted, so a straggler of an
     earlier scenario cannot blur the figure; any other data request during the storm is reported apart."""
-    storm = [s for s in symbol_universe(STORM_SYMBOLS + len(SYMBOLS)) if s not in SYMBOLS][:STORM_SYMBOLS]
-    add_symbols(ctx.url, storm)
-    sync_partitions(ctx.instance, SYMBOLS + storm)  # appended after SYMBOLS: the other scenarios' range is unchanged
+    new = [s for s in symbol_universe(STORM_SYMBOLS + len(SYMBOLS)) if s not in SYMBOLS][:STORM_SYMBOLS]
+    add_symbols(ctx.url, new)
+    sync_partitions(ctx.instance, SYMBOLS + new)  # appended after SYMBOLS: the other scenarios' range is unchanged
+    storm = [s for s in h.registered_symbols(ctx.instance) if s in new]  # in range order
     timeframes = list(TIMEFRAMES)
     _fresh(ctx, rate_limit_per_minute=STORM_LIMIT_PER_MINUTE)
     started = time.time()

@@ -69,7 +69,7 @@ def _launch(ctx: Context, errors: list[str] | None = None) -> str:
 
 
 def _fresh(ctx: Context, **sandbox) -> None:
-    """No run of an earlier scenario in flight, no bars stored, the sandbox back to a good day."""
+    """No run of an earlier scenario in flight, no bars stored, a fresh request budget, the sandbox back to a good day."""
     if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 20):
         # A run still retrying would write into, and send requests during, the next scenario.
         left = h.in_flight_runs(ctx.instance)
@@ -78,7 +78,7 @@ def _fresh(ctx: Context, **sandbox) -> None:
             h.terminate(ctx.stack, run_id)
         if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 30):
             log.warning("  runs still in flight: %s", h.in_flight_runs(ctx.instance))
-    h.truncate_bars(ctx.url)
+    h.clean_slate(ctx.url)
     ctx.stack.sandbox.configure(**{**BASE_SANDBOX, **sandbox})
     ctx.stack.sandbox.clear_requests()
 

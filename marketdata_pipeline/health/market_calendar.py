@@ -25,7 +25,7 @@ AFTER_HOURS = timedelta(hours=4)  # 16:00 close -> 20:00; 13:00 early close -> 1
 # recorded as "market closed" rather than silently skipped.
 NORMAL_REGULAR_HOURS = (time(9, 30), time(16, 0))
 # Longest run of calendar days without a session (a weekend plus a long holiday closure, with margin).
-_MAX_CLOSED_DAYS = 10
+MAX_CLOSED_DAYS = 10
 # exchange_calendars defaults to the last 20 years and raises DateOutOfBounds outside its bounds: cover
 # any history the vendor has, and a year ahead, rebuilt before a long-running process (the daemon,
 # the code server) reaches the end.
@@ -150,14 +150,14 @@ def normal_regular_bars(symbol: str, tf: Timeframe, day: date) -> tuple[datetime
 def last_closed_bar(symbol: str, tf: Timeframe, cutoff: datetime) -> datetime:
     """Start of the newest bar that may exist and whose window has ended by `cutoff`."""
     day = local_date(symbol, cutoff)
-    for _ in range(_MAX_CLOSED_DAYS + 1):
+    for _ in range(MAX_CLOSED_DAYS + 1):
         s = session_for(symbol, day)
         if s is not None:
             ended = [b for b in trading_bars(tf, s) if bar_end(symbol, tf, b) <= cutoff]
             if ended:
                 return ended[-1]
         day -= timedelta(days=1)
-    raise ValueError(f"no session within {_MAX_CLOSED_DAYS} days before {cutoff.isoformat()}")
+    raise ValueError(f"no session within {MAX_CLOSED_DAYS} days before {cutoff.isoformat()}")
 
 
 def trading_time(symbol: str, start: datetime, end: datetime) -> timedelta:

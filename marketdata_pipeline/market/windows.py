@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from marketdata_pipeline.health.market_calendar import local_date, local_midnight, session_for
+from marketdata_pipeline.health.market_calendar import MAX_CLOSED_DAYS, local_date, local_midnight, session_for
 from marketdata_pipeline.timeframes import Timeframe
 
 DEFAULT_HISTORY = {
@@ -15,15 +15,13 @@ DEFAULT_HISTORY = {
     "15m": timedelta(days=365),
     "5m": timedelta(days=365),
 }
-# Longest run of calendar days without a session (a weekend plus a long closure), with margin.
-_MAX_CLOSED_DAYS = 10
 
 
 def revision_start(symbol: str, last_bar: datetime, sessions: int) -> datetime:
     """Local midnight of the `sessions`-th newest session up to the one holding `last_bar` (NYSE sessions in
     America/New_York for stocks, UTC days for crypto): every bar from there on is re-fetched."""
     day, found = local_date(symbol, last_bar), 0
-    for _ in range(sessions * (_MAX_CLOSED_DAYS + 1)):
+    for _ in range(sessions * (MAX_CLOSED_DAYS + 1)):
         if session_for(symbol, day) is not None:
             found += 1
             if found == sessions:

@@ -109,14 +109,17 @@ def _what_user_sees(ctx: Context, runs: list[str]) -> str:
 
 def _recover(ctx: Context, runs: list[str], fault_over_at: float, now: datetime = THURSDAY,
              timeout_s: float = RUN_TIMEOUT_S) -> tuple[list[str], Comparison, bool, float | None, bool]:
-    """Waits for the runs (and their automatic retries); if bars are still missing, re-launches once,
-    as a user would. Returns (every run, comparison, last run succeeded, seconds from the end of the
-    fault until the data was complete, whether a re-launch was needed)."""
+    """Waits for the runs (and their automatic retries); if bars are still missing or the last run failed,
+    re-launches once, as a user would. Returns (every run, comparison, last run succeeded, seconds from
+    the end of the fault until the data was complete, whether a re-launch was needed)."""
     seen = h.wait_settled(ctx.instance, runs, timeout_s)
     comparison = compare(ctx.url, _partitions(), HISTORY_START, now)
-    relaunched = not comparison.exact
+    # A run can fail after its bars are stored: Dagster's own event write (the materialization record)
+    # meeting the restarted server fails the step outside its RetryPolicy. The user sees a failed run.
+    relaunched = not comparison.exact or not h.succeeded(ctx.instance, seen[-1])
     if relaunched:
-        log.info("  bars still differ (%s): re-launching once", comparison)
+        log.info("  bars %s, last run %s: re-launching once", comparison,
+                 h.run(ctx.instance, seen[-1]).status.value)
         again = _launch(ctx)
         seen += h.wait_settled(ctx.instance, [again], RUN_TIMEOUT_S)
         comparison = compare(ctx.url, _partitions(), HISTORY_START, now)

@@ -164,7 +164,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=serve)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve(args: argparse.Namespace) -> int:
+    # Ctrl-C and SIGTERM (systemd, docker stop) both stop the three services. SIGINT is set explicitly:
+    # a command started in the background from a shell inherits it ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     # The same preparation as `marketdata run`: database (embedded unless DATABASE_URL), sandbox
     # (unless an API key), default universe, partitions.
     from marketdata_pipeline.cli.dev import SANDBOX_BANNER, SANDBOX_KEY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from marketdata_pipeline.storage import database
@@ -13,8 +14,12 @@ DATA_DIR_VAR = "MARKETDATA_DATA_DIR"  # where the embedded PostgreSQL lives; def
 EMBEDDED_DB_NAME = "marketdata"
 
 
+def data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_VAR) or PROJECT_ROOT / ".data")
+
+
 def embedded_data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_VAR) or PROJECT_ROOT / ".data") / "postgres"
+    return data_dir() / "postgres"
 
 
 def ensure_database() -> str:
@@ -34,8 +39,18 @@ def ensure_database() -> str:
 
 
 def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME if set, else the project root, whose dagster.yaml is the instance config."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT)))
+    """DAGSTER_HOME if set, else <MARKETDATA_DATA_DIR or .data>/dagster_home with the repo's dagster.yaml.
+
+    Dagster writes storage/, logs/ and history/ into its home, so the default home lives with the
+    data, outside the source tree. The repo's dagster.yaml is copied there on every start: it stays
+    the one instance config (set DAGSTER_HOME to manage your own).
+    """
+    if not os.environ.get("DAGSTER_HOME"):
+        home = data_dir() / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+        os.environ["DAGSTER_HOME"] = str(home.resolve())
+    home = Path(os.environ["DAGSTER_HOME"])
     if not (home / "dagster.yaml").exists():
-        raise SystemExit(f"DAGSTER_HOME={home} has no dagster.yaml; point it at the project root")
+        raise SystemExit(f"DAGSTER_HOME={home} has no dagster.yaml; copy the project's dagster.yaml there")
     return home

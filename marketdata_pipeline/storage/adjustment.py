@@ -109,9 +109,12 @@ def source_for(adjust: str) -> str:
 
 
 def adjustment_factors(url: str, symbol: str) -> pd.DataFrame:
-    """The symbol's piecewise factors (valid_from, valid_to, split_factor, dividend_factor), oldest first."""
+    """The symbol's piecewise factors (valid_from (None: since ever), valid_to, split_factor, dividend_factor),
+    oldest first."""
     query = sa.text(
-        "select valid_from, valid_to, split_factor, dividend_factor from adjustment_factors "
+        # -infinity (the first interval's open start) has no Python datetime: it reads as None.
+        "select case when valid_from = '-infinity' then null else valid_from end as valid_from, valid_to, "
+        "split_factor, dividend_factor from adjustment_factors "
         "where symbol = :s order by valid_to"
     )
     with engine_for(url).connect() as conn:

@@ -46,3 +46,9 @@ def served(sandbox, path: str, **params) -> list[dict]:
         out += body.get("results", [])
         url, query = body.get("next_url"), {"apiKey": "test-key"}
     return out
+
+
+@pytest.fixture(autouse=True)
+def market_clock(monkeypatch):
+    """Freshness is judged at the sandbox's clock, so reads of bars stored up to it are Fresh."""
+    monkeypatch.setenv("MARKETDATA_NOW", AFTER_SPLIT.isoformat())

@@ -128,3 +128,18 @@ def test_price_jump_check_passes_on_the_split_day_and_fails_on_an_injected_jump(
     injected = {f.check: f for f in check_quality(clean_db, "NVDA", "1d", now, FreshnessRules())}
     assert not injected[PRICE_JUMPS].passed
     assert all(p.startswith("2024-05-15") or p.startswith("2024-05-16") for p in injected[PRICE_JUMPS].problems)
+
+
+@pytest.mark.parametrize("adjust", ["splits", "all"])
+def test_the_read_api_and_the_sql_views_agree_to_the_last_bit(clean_db, client, adjust):
+    """load_bars applies the views' factors itself (see storage.bar_reader): it must equal the views exactly."""
+    _store(client, clean_db, "AAPL", "1d", date(2019, 1, 2), date(2024, 6, 11))  # a split and ~22 dividends
+    _store(client, clean_db, "AAPL", "1h", date(2020, 8, 24), date(2020, 9, 4))  # around the split
+    refresh(client, clean_db, "AAPL", "splits")
+    refresh(client, clean_db, "AAPL", "dividends")
+    assert len(adjustment_factors(clean_db, "AAPL")) > 20
+    for tf in ("1d", "1h"):
+        view = load_partition(clean_db, "AAPL", tf, adjust).set_index("time")
+        frame = load_bars("AAPL", tf, adjust=adjust, database_url=clean_db)
+        pd.testing.assert_frame_equal(frame, view[frame.columns], check_exact=True, check_freq=False)
+        assert (frame["close"] != load_partition(clean_db, "AAPL", tf)["close"].to_numpy()).any()

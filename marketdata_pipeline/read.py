@@ -26,7 +26,6 @@ from marketdata_pipeline.health.market_calendar import zone
 from marketdata_pipeline.settings import Settings
 from marketdata_pipeline.storage.adjustment import check_adjust
 from marketdata_pipeline.storage.bar_reader import VALUE_COLUMNS, Window, read_bars_arrow
-from marketdata_pipeline.storage.bars import partition_stats
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.symbols import InvalidSymbolError, validate_symbol
 from marketdata_pipeline.timeframes import timeframe as timeframe_of
@@ -91,8 +90,14 @@ def _check_known(url: str, symbols: list[str]) -> None:
 
 def freshness_of(url: str, symbols: list[str], tf: str) -> dict[str, Freshness]:
     now, rules = health_config.now(), health_config.freshness_rules()
-    stats = partition_stats(url, [(s, tf) for s in symbols])
-    return {s: assess(s, tf, stats.get((s, tf), (None, 0))[0], now, rules) for s in symbols}
+    # Only the newest bar: an index-only lookup (partition_stats also counts rows, a scan of the partition).
+    query = sa.text(
+        "select s, (select max(time) from market_data where symbol = s and timeframe = :tf) "
+        "from unnest(cast(:symbols as text[])) as s"
+    )
+    with engine_for(url).connect() as conn:
+        last = dict(conn.execute(query, {"symbols": symbols, "tf": tf}).all())
+    return {s: assess(s, tf, last.get(s), now, rules) for s in symbols}
 
 
 def _describe(symbol: str, tf: str, f: Freshness) -> dict:

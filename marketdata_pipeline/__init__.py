@@ -1,0 +1,12 @@
+"""marketdata-pipeline: `from marketdata_pipeline import load_bars` reads the stored bars (see read.py)."""
+
+__all__ = ["load_bars"]
+
+
+def __getattr__(name: str):
+    # Lazy: importing any submodule (the sandbox, the CLI) must not pull in pandas/pyarrow/Dagster for this.
+    if name == "load_bars":
+        from marketdata_pipeline.read import load_bars
+
+        return load_bars
+    raise AttributeError(f"module 'marketdata_pipeline' has no attribute {name!r}")

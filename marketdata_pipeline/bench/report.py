@@ -47,6 +47,7 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
         f"(re-write of existing rows {wp['rewrite_rows_per_s']:,.0f}), raw binary COPY "
         f"{wp['raw_copy_rows_per_s']:,.0f} rows/s (ratio {wp['ratio_vs_raw_copy']}), "
         f"pandas `to_sql` {wp['to_sql_rows_per_s']:,.0f} rows/s on {wp['to_sql_rows']:,} rows.",
+        *_read_path_lines(report.get("read_path")),
         "",
         f"**Without a rate limit**, on the same slice ({report['scale_sweep']['points'][0]['symbols']} symbols), "
         f"naive wall time ÷ pipeline wall time = {report['unlimited_speedup_vs_naive']}.",
@@ -63,6 +64,14 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
         lines.append(f"| {name} | {w['api_s_summed_over_threads']} | {w['budget_wait_s_summed_over_threads']} | "
                      f"{w['db_s']} | {w['orchestration_s']} | {w['cpu_s']} | {w['sandbox_cpu_s']} |")
     return "\n".join(lines) + "\n"
+
+
+def _read_path_lines(rp: dict | None) -> list[str]:
+    if not rp:
+        return []
+    return ["", f"**Read path**: {rp['rows']:,} bars exported to Parquet in {rp['parquet_s']} s; `load_bars` of "
+            f"{rp['load_bars_rows']:,} 5m bars (a year) in {rp['load_bars_s']} s unadjusted, "
+            f"{rp['load_bars_splits_s']} s split-adjusted, {rp['load_bars_all_s']} s total return ({rp['repeats']})."]
 
 
 def write_report(report: dict, directory: Path) -> tuple[Path, Path]:

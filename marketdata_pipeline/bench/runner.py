@@ -20,6 +20,7 @@ from marketdata_pipeline.bench.plans import ALL_TIMEFRAMES, NEXT_DAY, NOW, Plan
 from marketdata_pipeline.bench.processes import ProcessSampler
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
 from marketdata_pipeline.bench.stack import at_midnight, stack, symbol_universe
+from marketdata_pipeline.bench.read_path import measure_read_path
 from marketdata_pipeline.bench.write_path import measure_write_path
 from marketdata_pipeline.storage.database import create_database, embedded_server_pids
 from marketdata_pipeline.storage.schema import create_schema
@@ -70,6 +71,8 @@ def run_plan(plan: Plan, admin_url: str) -> dict:
     log.info("write path: %s rows", plan.write_path_rows)
     report["write_path"] = measure_write_path(admin_url, rows=plan.write_path_rows)
     _done("write path", report["write_path"])
+    report["read_path"] = measure_read_path(admin_url, rows=plan.write_path_rows)
+    _done("read path", report["read_path"])
 
     symbols = symbol_universe(plan.backfill_symbols)
     start = at_midnight(plan.backfill_history_start)

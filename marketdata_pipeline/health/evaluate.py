@@ -14,6 +14,7 @@ from marketdata_pipeline.health.records import (
     save_freshness,
 )
 from marketdata_pipeline.storage.bars import load_bars, partition_stats
+from marketdata_pipeline.storage.corporate_actions import split_dates as stored_split_dates
 from marketdata_pipeline.storage.universe import active_symbols
 from marketdata_pipeline.timeframes import TIMEFRAMES
 
@@ -45,10 +46,13 @@ def check_quality(
     now: datetime,
     rules: FreshnessRules,
     max_move: float = quality.DEFAULT_MAX_MOVE,
-    split_dates: Iterable[date] = (),
+    split_dates: Iterable[date] | None = None,
 ) -> list[quality.Finding]:
-    """Run every quality check on one partition and rewrite its gap ledger."""
+    """Run every quality check on one partition and rewrite its gap ledger. Price jumps on the execution
+    date of a stored split (default: the `splits` table's) are the split, not a defect."""
     bars = load_bars(url, symbol, tf)
+    if split_dates is None:
+        split_dates = stored_split_dates(url, symbol)
     ledger = gaps.ledger(symbol, tf, bars, now, rules.publication_delay)
     replace_gaps(url, symbol, tf, ledger, now)
     return [

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from marketdata_pipeline.sandbox import aggregate, market
+from marketdata_pipeline.sandbox import aggregate, corporate_actions, market
 from marketdata_pipeline.sandbox.calendar import ET, is_crypto, local_date_of, to_ms, zone
 from marketdata_pipeline.sandbox.config import SandboxConfig
 from marketdata_pipeline.sandbox.faults import FaultPlan, RateLimiter, nginx_page
@@ -348,7 +348,10 @@ def _reference(table: _Table):
         order = _choice(params, "order", "desc", ("asc", "desc"))
         sort = _choice(params, "sort", table.date_field, table.sortable)
         offset = _int(params, "page_marker", 0, 0, 10**9)
-        rows = table.rows(local_date_of(_now_ms(request), ET))
+        config = request.app.state.sandbox.config
+        as_of = local_date_of(_now_ms(request), ET)
+        kind = "split" if table.date_field == "execution_date" else "dividend"
+        rows = corporate_actions.edited(kind, table.rows(as_of), config.cancelled_actions, config.extra_actions, as_of)
         if "ticker" in params:
             rows = [r for r in rows if r["ticker"] == params["ticker"]]
         for op, compare in _COMPARE.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 
+from marketdata_pipeline.sandbox.corporate_actions import parse_extra_actions
 from marketdata_pipeline.sandbox.revisions import Drop, Edits, Revision, parse_drops, parse_revisions
 
 FAULT_KINDS = ("500", "502", "503", "504", "timeout", "reset", "malformed")
@@ -25,6 +26,9 @@ class SandboxConfig:
     # Vendor corrections, as JSON: [{"ticker", "start", "end" (ISO instants, [start, end)), "price_factor"}]
     revisions: tuple[Revision, ...] = ()
     drops: tuple[Drop, ...] = ()  # [{"ticker", "start", "end"}]: those minutes no longer exist
+    # Corporate-action listings (sandbox.corporate_actions): ids no longer listed; actions added or revised.
+    cancelled_actions: tuple[str, ...] = ()
+    extra_actions: tuple[dict, ...] = ()
 
     @property
     def edits(self) -> Edits:
@@ -66,6 +70,10 @@ def _parse(name: str, value):
         return parse_revisions(value)
     if name == "drops":
         return parse_drops(value)
+    if name == "cancelled_actions":
+        return tuple(str(v) for v in value or ())
+    if name == "extra_actions":
+        return parse_extra_actions(value)
     if name == "bad_keys":
         return frozenset(value)
     if name == "fault_kinds":

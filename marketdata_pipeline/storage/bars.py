@@ -167,9 +167,12 @@ def last_bar_times(url: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str,
     return {key: last for key, (last, _) in partition_stats(url, keys).items()}
 
 
-def load_bars(url: str, symbol: str, timeframe: str) -> pd.DataFrame:
+def load_bars(url: str, symbol: str, timeframe: str, adjust: str = "none") -> pd.DataFrame:
+    """One partition's bars; `adjust` "splits" | "all" reads them adjusted on read (storage.adjustment)."""
+    from marketdata_pipeline.storage.adjustment import source_for  # ValueError for an unknown mode
+
     query = sa.text(
-        f"select {', '.join(BAR_COLUMNS)} from market_data "
+        f"select {', '.join(BAR_COLUMNS)} from {source_for(adjust)} "
         "where symbol = :symbol and timeframe = :timeframe order by time"
     )
     with engine_for(url).connect() as conn:

@@ -84,7 +84,9 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
         frames = []
         for key in sorted(context.asset_partition_keys):
             symbol, timeframe = split_key(key)
-            frame = load_bars(self.database_url, symbol, timeframe)
+            # In(metadata={"adjust": "splits"}) asks for adjusted bars (storage.adjustment).
+            adjust = (context.definition_metadata or {}).get("adjust", "none")
+            frame = load_bars(self.database_url, symbol, timeframe, adjust)
             frame.insert(0, "timeframe", timeframe)
             frame.insert(0, "symbol", symbol)
             frames.append(frame)

@@ -90,6 +90,10 @@ def create_schema(url: str) -> None:
             )
         )
         _add_symbol_check(conn)
+        # Views over market_data, splits and dividends that adjust on read (issue 9).
+        from marketdata_pipeline.storage.adjustment import create_adjustment_views
+
+        create_adjustment_views(conn)
 
 
 def _add_symbol_check(conn: sa.Connection) -> None:
@@ -127,4 +131,37 @@ gap_ledger = sa.Table(
     sa.Column("time", sa.DateTime(timezone=True), primary_key=True),  # start of the missing bar, UTC
     sa.Column("reason", sa.Text, nullable=False),  # market_closed | no_trades | not_yet_published | unknown
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# ---- Corporate actions (issue 9), owned by marketdata_pipeline.storage.corporate_actions ---------
+# Stored exactly as the vendor lists them, keyed by their natural keys; each fetch replaces a symbol's
+# rows (revisions replace, cancelled actions vanish). Bars stay unadjusted: see storage.adjustment.
+splits = sa.Table(
+    "splits",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("execution_date", sa.Date, primary_key=True),
+    sa.Column("split_from", sa.Float(53), nullable=False),  # 2-for-1: split_from = 1, split_to = 2
+    sa.Column("split_to", sa.Float(53), nullable=False),
+    sa.Column("vendor_id", sa.Text, nullable=True),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("split_from > 0 and split_to > 0", name="splits_positive_ratio"),
+)
+
+dividends = sa.Table(
+    "dividends",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("ex_dividend_date", sa.Date, primary_key=True),
+    # CD regular cash, SC special cash, LT/ST capital gains: a regular and a special dividend can share a date.
+    sa.Column("dividend_type", sa.Text, primary_key=True),
+    sa.Column("cash_amount", sa.Float(53), nullable=False),  # per share, as declared (not split-adjusted)
+    sa.Column("currency", sa.Text, nullable=True),
+    sa.Column("declaration_date", sa.Date, nullable=True),
+    sa.Column("record_date", sa.Date, nullable=True),
+    sa.Column("pay_date", sa.Date, nullable=True),
+    sa.Column("frequency", sa.Integer, nullable=True),
+    sa.Column("vendor_id", sa.Text, nullable=True),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -1,0 +1,29 @@
+"""`marketdata db-url`: the PostgreSQL URL the pipeline uses (for psql, pandas, BI tools)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from marketdata_pipeline.cli.environment import EMBEDDED_DB_NAME, embedded_data_dir
+from marketdata_pipeline.storage import database
+from marketdata_pipeline.storage.schema import create_schema
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("db-url", help="print the database URL (starting the embedded PostgreSQL if needed)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        # Left running after this command exits (cleanup=None): the URL must stay usable by whoever reads it.
+        admin = database.start_embedded(embedded_data_dir(), cleanup=None)
+        url = database.create_database(admin, EMBEDDED_DB_NAME)
+        print(f"embedded PostgreSQL in {embedded_data_dir()} (left running)", file=sys.stderr)
+    database.check_connection(url)
+    create_schema(url)
+    print(url)
+    return 0

@@ -15,7 +15,8 @@ _IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
 ]
 
-market_data_job = dg.define_asset_job("market_data_update", selection=dg.AssetSelection.assets("market_data"))
+# bar_features rides along: the day's features are written in the same run as the day's bars.
+market_data_job = dg.define_asset_job("market_data_update", selection=dg.AssetSelection.assets("market_data", "bar_features"))
 
 
 def daily_run_request(symbols: list[str], date_key: str) -> dg.RunRequest:

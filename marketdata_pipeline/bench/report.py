@@ -63,6 +63,14 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
                     *[(f"sweep {p['symbols']}", p) for p in report["scale_sweep"]["points"]]]:
         lines.append(f"| {name} | {w['api_s_summed_over_threads']} | {w['budget_wait_s_summed_over_threads']} | "
                      f"{w['db_s']} | {w['orchestration_s']} | {w['cpu_s']} | {w['sandbox_cpu_s']} |")
+    if "features" in report:
+        f = report["features"]
+        lines += ["", f"**Features** (bar_features, one Dagster run each): backfill {f['backfill']['bars']:,} bars in "
+                  f"{f['backfill']['wall_s']} s ({f['backfill']['rows_written']:,} rows written, peak RSS "
+                  f"{f['backfill']['peak_rss_mb']} MB); daily update {f['daily_update']['wall_s']} s "
+                  f"({f['daily_update']['rows_written']:,} rows written); naive per-bar loop "
+                  f"{f['naive']['naive_compute_s_extrapolated_to_backfill']} s extrapolated "
+                  f"({f['naive']['compute_ratio_on_sample']} × the vectorized computation on the same bars)."]
     return "\n".join(lines) + "\n"
 
 

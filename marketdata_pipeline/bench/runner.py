@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import dagster
 
 from marketdata_pipeline.bench import workloads
+from marketdata_pipeline.bench.features import measure_features
 from marketdata_pipeline.bench.measure import bars_in_database, reference_pages
 from marketdata_pipeline.bench.naive import TABLE as NAIVE_TABLE
 from marketdata_pipeline.bench.naive import run_naive
@@ -73,6 +74,11 @@ def run_plan(plan: Plan, admin_url: str) -> dict:
     _done("write path", report["write_path"])
     report["read_path"] = measure_read_path(admin_url, rows=plan.write_path_rows)
     _done("read path", report["read_path"])
+
+    log.info("features: %d symbols x %s", plan.backfill_symbols, plan.backfill_timeframes)
+    report["features"] = measure_features(admin_url, plan.backfill_symbols, plan.backfill_timeframes,
+                                          plan.backfill_history_start)
+    _done("features", report["features"])
 
     symbols = symbol_universe(plan.backfill_symbols)
     start = at_midnight(plan.backfill_history_start)

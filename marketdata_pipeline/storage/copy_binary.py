@@ -17,12 +17,15 @@ from marketdata_pipeline.client.aggs import (
 )
 
 COPY_COLUMNS = ["symbol", "timeframe", *BAR_COLUMNS]
+# Column -> PostgreSQL type, for the types these tables use (binary forms below).
+BAR_TYPES = {column: "float8" for column in BAR_COLUMNS} | {"time": "timestamptz", "trade_count": "int8"}
+_BINARY = {"timestamptz": ">i8", "int8": ">i8", "float8": ">f8", "int2": ">i2", "bool": "?"}
+_NULLABLE = {"int8": "Int64", "int2": "Int16", "float8": "Float64", "bool": "boolean"}
 
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no header extension
 _TRAILER = struct.pack("!h", -1)
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in Unix microseconds
 _NULL = -1  # a field length of -1 marks NULL and carries no data bytes
-_INT8_COLUMNS = {"time", "trade_count"}  # the rest are float8
 
 
 def pg_timestamps(times: pd.Series) -> np.ndarray:
@@ -33,46 +36,48 @@ def pg_timestamps(times: pd.Series) -> np.ndarray:
     return index.as_unit("us").asi8 - _PG_EPOCH_US
 
 
-def _kind(column: str) -> str:
-    return "i8" if column in _INT8_COLUMNS else "f8"
-
-
-def _values(bars: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+def _values(frame: pd.DataFrame, column: str, pg_type: str) -> tuple[np.ndarray, np.ndarray]:
     """The column's values and its NULL mask, in pandas' sense of missing (NaN in float64, NA in extension
     arrays; a NaN inside a Float64 array is a value and stays NaN)."""
-    series = bars[column]
-    if column == "time":
+    series = frame[column]
+    if pg_type == "timestamptz":
         missing = series.isna().to_numpy()
         return pg_timestamps(series), missing
     # Casting through the nullable dtypes refuses lossy conversions (a fractional trade count) instead of truncating.
-    array = pd.array(series, dtype="Int64" if column == "trade_count" else "Float64")
+    array = pd.array(series, dtype=_NULLABLE[pg_type])
     missing = array.isna()
-    return array.to_numpy(dtype=_kind(column), na_value=0), missing
+    return array.to_numpy(dtype=_BINARY[pg_type].lstrip(">"), na_value=0), missing
 
 
 def encode_bars(symbol: str, timeframe: str, bars: pd.DataFrame) -> bytes:
     """A complete binary COPY stream (header, rows, trailer) of `bars` for the columns COPY_COLUMNS."""
+    return encode_rows(symbol, timeframe, bars, BAR_TYPES)
+
+
+def encode_rows(symbol: str, timeframe: str, frame: pd.DataFrame, types: dict[str, str]) -> bytes:
+    """A binary COPY stream of (symbol, timeframe, *types) rows: `types` maps frame columns to PostgreSQL types."""
     symbol_bytes, timeframe_bytes = symbol.encode(), timeframe.encode()
     # Field count and the two text fields are the same on every row: one constant prefix.
     prefix = (
-        struct.pack("!hi", len(COPY_COLUMNS), len(symbol_bytes)) + symbol_bytes
+        struct.pack("!hi", 2 + len(types), len(symbol_bytes)) + symbol_bytes
         + struct.pack("!i", len(timeframe_bytes)) + timeframe_bytes
     )
     fields = [("prefix", f"V{len(prefix)}")]
-    for column in BAR_COLUMNS:
-        fields += [(f"{column}_len", ">i4"), (column, ">" + _kind(column))]
-    rows = np.empty(len(bars), dtype=np.dtype(fields))
+    for column, pg_type in types.items():
+        fields += [(f"{column}_len", ">i4"), (column, _BINARY[pg_type])]
+    rows = np.empty(len(frame), dtype=np.dtype(fields))
     rows["prefix"] = np.void(prefix)
 
     drop = None  # bytes to cut out of the stream: the data of NULL fields
-    for column in BAR_COLUMNS:
-        values, missing = _values(bars, column)
+    for column, pg_type in types.items():
+        values, missing = _values(frame, column, pg_type)
+        width = np.dtype(_BINARY[pg_type]).itemsize
         rows[column] = values
-        rows[f"{column}_len"] = np.where(missing, _NULL, 8)
+        rows[f"{column}_len"] = np.where(missing, _NULL, width)
         if missing.any():
             if drop is None:
                 drop = np.zeros((len(rows), rows.dtype.itemsize), dtype=bool)
             offset = rows.dtype.fields[column][1]
-            drop[missing, offset : offset + 8] = True
+            drop[missing, offset : offset + width] = True
     body = rows.view(np.uint8).reshape(len(rows), rows.dtype.itemsize)
     return _HEADER + (body.tobytes() if drop is None else body[~drop].tobytes()) + _TRAILER

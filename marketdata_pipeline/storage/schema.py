@@ -165,3 +165,38 @@ dividends = sa.Table(
     sa.Column("vendor_id", sa.Text, nullable=True),
     sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+# ---- Quant features, owned by marketdata_pipeline.defs.features (issue 12) ------------------------
+# One typed column per feature of marketdata_pipeline.quant.features (names are the contract; a test keeps
+# the two lists equal). NULL where a feature's window is incomplete.
+FEATURE_TYPES = {
+    **{name: "float8" for name in (
+        "log_return", "realized_vol_20", "realized_vol_60", "atr_14", "rsi_14", "sma_20", "sma_50", "sma_200",
+        "ema_12", "ema_26", "macd", "macd_signal", "macd_hist", "bb_pct_b_20", "zscore_20", "volume_zscore_20",
+        "range_pos_252",
+    )},
+    "swing_high": "bool", "swing_low": "bool", "trend_structure": "int2", "vol_regime": "int2", "trend_regime": "int2",
+}
+_SA_TYPES = {"float8": sa.Float(53), "bool": sa.Boolean, "int2": sa.SmallInteger}
+
+bar_features = sa.Table(
+    "bar_features",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("timeframe", sa.Text, primary_key=True),
+    sa.Column("time", sa.DateTime(timezone=True), primary_key=True),  # the bar's window start, UTC
+    *(sa.Column(name, _SA_TYPES[kind], nullable=True) for name, kind in FEATURE_TYPES.items()),
+)
+
+# Per partition, digests of the bars its stored features were computed from (chunks of `chunk_rows` bars):
+# a write compares them to find the first changed bar and rewrites only from there (storage.features).
+bar_features_state = sa.Table(
+    "bar_features_state",
+    metadata,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("timeframe", sa.Text, primary_key=True),
+    sa.Column("bar_count", sa.Integer, nullable=False),
+    sa.Column("chunk_rows", sa.Integer, nullable=False),
+    sa.Column("digests", sa.LargeBinary, nullable=False),  # 16 bytes per chunk, the last chunk possibly short
+)

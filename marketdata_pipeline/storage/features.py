@@ -1,0 +1,166 @@
+"""Reading and writing a partition's quant features in `bar_features`: binary COPY, one transaction per
+partition, and only rows that are new or whose values changed are written.
+
+How a write finds what changed without reading the partition's stored features back: features at bar t depend
+only on bars up to t + `reach` (quant.features), so rows before the first changed bar minus `reach` are
+unchanged. The first changed bar comes from digests of the bars the stored features were computed from
+(bar_features_state, one digest per chunk of CHUNK_ROWS bars). From there on, the new rows are staged and
+merged with a NULL-safe `IS DISTINCT FROM`, so unchanged rows in that tail are not written either, and stored
+rows whose time is gone are deleted. After new bars that tail is the last `reach` rows plus the new ones; after
+a revised bar or a new split it starts at the changed chunk. Rows changed behind the pipeline's back (not by
+this module) are not seen; the asset check catches the harmful cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import psycopg
+import sqlalchemy as sa
+
+from marketdata_pipeline.storage.copy_binary import encode_rows, pg_timestamps
+from marketdata_pipeline.storage.database import engine_for
+from marketdata_pipeline.storage.schema import FEATURE_TYPES
+
+FEATURE_COLUMNS = list(FEATURE_TYPES)
+SOURCE_COLUMNS = ["time", "open", "high", "low", "close", "volume"]  # the bar columns the features read
+CHUNK_ROWS = 4096
+_DIGEST_BYTES = 16
+_COPY_TYPES = {"time": "timestamptz", **FEATURE_TYPES}
+_STAGE = "bar_features_stage"
+_BEFORE_ALL = datetime(1, 1, 1, tzinfo=UTC)
+
+_CREATE_STAGE = f"create temp table if not exists {_STAGE} (like bar_features) on commit delete rows"
+_LOCK = "select pg_advisory_xact_lock(%s)"
+_STATE = "select bar_count, chunk_rows, digests from bar_features_state where symbol = %s and timeframe = %s"
+_STORED = "select count(*) from bar_features where symbol = %s and timeframe = %s"
+_MERGE = (
+    f"insert into bar_features select * from {_STAGE} on conflict (symbol, timeframe, time) do update set "
+    + ", ".join(f"{c} = excluded.{c}" for c in FEATURE_COLUMNS)
+    + f" where ({', '.join(f'bar_features.{c}' for c in FEATURE_COLUMNS)})"
+    f" is distinct from ({', '.join(f'excluded.{c}' for c in FEATURE_COLUMNS)})"
+)
+_STORED_TIMES = "select time from bar_features where symbol = %s and timeframe = %s and time > %s"
+_DELETE = "delete from bar_features where symbol = %s and timeframe = %s and time = any(%s)"
+_SAVE_STATE = (
+    "insert into bar_features_state (symbol, timeframe, bar_count, chunk_rows, digests) values (%s, %s, %s, %s, %s) "
+    "on conflict (symbol, timeframe) do update set bar_count = excluded.bar_count, "
+    "chunk_rows = excluded.chunk_rows, digests = excluded.digests"
+)
+
+
+@dataclass(frozen=True)
+class FeatureWrite:
+    rows_written: int  # inserted or updated
+    rows_deleted: int
+    rows_compared: int  # rows sent to the database (the tail from the first changed bar)
+
+
+def _source(bars: pd.DataFrame) -> np.ndarray:
+    """The bar values the features read, one row of 64-bit words per bar, for digesting."""
+    words = [pg_timestamps(bars["time"]).astype(np.int64).view(np.uint64)]
+    words += [bars[c].to_numpy(dtype=np.float64).view(np.uint64) for c in SOURCE_COLUMNS[1:]]
+    return np.ascontiguousarray(np.column_stack(words)) if len(bars) else np.empty((0, len(words)), np.uint64)
+
+
+def _digest(rows: np.ndarray) -> bytes:
+    return hashlib.blake2b(rows.tobytes(), digest_size=_DIGEST_BYTES).digest()
+
+
+def _digests(source: np.ndarray, chunk: int) -> bytes:
+    return b"".join(_digest(source[i : i + chunk]) for i in range(0, len(source), chunk))
+
+
+def first_changed_bar(state: tuple[int, int, bytes] | None, source: np.ndarray) -> int:
+    """Index of the first bar that differs from the bars behind `state` (their count when none differs).
+    Each stored chunk is compared over the same rows it covered, so a short last chunk that new bars now
+    extend still matches."""
+    if state is None:
+        return 0
+    count, chunk, digests = state
+    for i in range(len(digests) // _DIGEST_BYTES):
+        start, stop = i * chunk, min((i + 1) * chunk, count)
+        stored = digests[i * _DIGEST_BYTES : (i + 1) * _DIGEST_BYTES]
+        if stop > len(source) or _digest(source[start:stop]) != stored:
+            return start
+    return count
+
+
+def feature_lock_key(symbol: str, timeframe: str) -> int:
+    """The partition's advisory-lock key (a stable signed 64-bit digest; Python's hash() is salted)."""
+    digest = hashlib.blake2b(f"bar_features|{symbol}|{timeframe}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _copy(cursor: psycopg.Cursor, table: str, symbol: str, timeframe: str, features: pd.DataFrame) -> None:
+    columns = ", ".join(["symbol", "timeframe", *_COPY_TYPES])
+    with cursor.copy(f"copy {table} ({columns}) from stdin (format binary)") as copy:
+        copy.write(encode_rows(symbol, timeframe, features, _COPY_TYPES))
+
+
+def _delete_gone(cursor: psycopg.Cursor, symbol: str, timeframe: str, features: pd.DataFrame, start: int) -> int:
+    """Delete stored rows after the unchanged head whose time is no longer a bar's. The difference is taken
+    here, not by the planner, which probes an unanalysed stage row by row (quadratic in the tail)."""
+    after = features["time"].iloc[start - 1].to_pydatetime() if start > 0 else _BEFORE_ALL
+    stored = [row[0] for row in cursor.execute(_STORED_TIMES, (symbol, timeframe, after))]
+    if len(stored) == 0:
+        return 0
+    kept = pg_timestamps(features["time"].iloc[start:])
+    gone = np.flatnonzero(~np.isin(pg_timestamps(pd.Series(stored)), kept))
+    if len(gone) == 0:
+        return 0
+    return cursor.execute(_DELETE, (symbol, timeframe, [stored[i] for i in gone])).rowcount
+
+
+def write_features(
+    url: str, symbol: str, timeframe: str, bars: pd.DataFrame, features: pd.DataFrame, *, reach: int = 2
+) -> FeatureWrite:
+    """Make the partition's stored features equal `features` (computed from `bars`, row for row) in one
+    transaction, writing only new or changed rows. `reach`: how many bars after t a feature at t reads."""
+    if len(bars) != len(features) or not np.array_equal(pg_timestamps(bars["time"]), pg_timestamps(features["time"])):
+        raise ValueError(f"{symbol}|{timeframe}: features must have one row per bar, at the bars' times")
+    source = _source(bars)
+    with engine_for(url).begin() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        # As for bars: a server crash may lose the last acknowledged commits, never consistency (the state
+        # row commits with its features), and the next run recomputes them.
+        cursor.execute("set local synchronous_commit = off")
+        cursor.execute(_LOCK, (feature_lock_key(symbol, timeframe),))
+        state = cursor.execute(_STATE, (symbol, timeframe)).fetchone()
+        stored = cursor.execute(_STORED, (symbol, timeframe)).fetchone()[0]
+        # A state that does not describe the stored rows (rows deleted or added by hand) is ignored.
+        known = state if state is not None and state[0] == stored else None
+        start = max(0, first_changed_bar(known, source) - reach)
+        if stored == 0:
+            if len(features):
+                _copy(cursor, "bar_features", symbol, timeframe, features)
+            written, deleted = len(features), 0
+        else:
+            cursor.execute(_CREATE_STAGE)
+            tail = features.iloc[start:]
+            if len(tail):
+                _copy(cursor, _STAGE, symbol, timeframe, tail)
+            written = cursor.execute(_MERGE).rowcount if len(tail) else 0
+            deleted = _delete_gone(cursor, symbol, timeframe, features, start)
+        cursor.execute(_SAVE_STATE, (symbol, timeframe, len(bars), CHUNK_ROWS, _digests(source, CHUNK_ROWS)))
+    return FeatureWrite(written, deleted, len(features) - start if stored else len(features))
+
+
+def load_features(url: str, symbol: str, timeframe: str) -> pd.DataFrame:
+    """A partition's stored features in time order, typed as quant.features computes them: float64 with NaN
+    for NULL, nullable boolean and Int8 for the flags and signs."""
+    query = sa.text(
+        f"select time, {', '.join(FEATURE_COLUMNS)} from bar_features "
+        "where symbol = :symbol and timeframe = :timeframe order by time"
+    )
+    with engine_for(url).connect() as conn:
+        frame = pd.read_sql(query, conn, params={"symbol": symbol, "timeframe": timeframe}, dtype_backend="numpy_nullable")
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    for name, kind in FEATURE_TYPES.items():
+        dtype = {"float8": "float64", "bool": "boolean", "int2": "Int8"}[kind]
+        frame[name] = frame[name].astype(dtype) if kind != "float8" else frame[name].to_numpy(dtype="float64", na_value=np.nan)
+    return frame

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test faults bench sandbox clean
+.PHONY: run test faults bench screenshots sandbox clean
 
 $(BIN)/marketdata: pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -20,6 +20,9 @@ test: $(BIN)/marketdata  ## the test suite, against DATABASE_URL or an embedded 
 
 faults: $(BIN)/marketdata  ## the fault suite on real processes; writes docs/reliability.json and docs/reliability.md
 	$(BIN)/marketdata faults
+
+screenshots: $(BIN)/marketdata  ## the README's UI pictures, taken by the browser test (needs Chromium)
+	MARKETDATA_SCREENSHOT_DIR=docs/img $(BIN)/pytest marketdata_pipeline_tests/ui -k user_backfills
 
 bench: $(BIN)/marketdata  ## the benchmark; writes docs/benchmarks.json and docs/benchmarks.md
 	$(BIN)/marketdata bench

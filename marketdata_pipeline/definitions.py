@@ -1,14 +1,14 @@
-"""The code location: every domain registers its own definitions; resources come from the environment."""
+"""The code location: every domain registers its own definitions; resources are configured from Settings."""
 
 import dagster as dg
 
-from marketdata_pipeline.automation import definitions as automation
-from marketdata_pipeline.health import definitions as health
-from marketdata_pipeline.market import definitions as market
-from marketdata_pipeline.resources import resources_from_env
+from marketdata_pipeline.defs.automation import definitions as automation
+from marketdata_pipeline.defs.health import definitions as health
+from marketdata_pipeline.defs.market_data import definitions as market_data
+from marketdata_pipeline.defs.resources import resources_from_env
 
 defs = dg.Definitions.merge(
-    market.defs,
+    market_data.defs,
     automation.defs,
     health.defs,
     # Runs hold one API-bound step each: a step subprocess per run would only add start-up time.

@@ -8,7 +8,7 @@ from datetime import datetime
 import dagster as dg
 import sqlalchemy as sa
 
-from marketdata_pipeline.sandbox.market import minute_bars
+from marketdata_pipeline.sandbox.synthetic import minute_bars
 from marketdata_pipeline.storage.database import engine_for
 
 PAGE_LIMIT = 50_000

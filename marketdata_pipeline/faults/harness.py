@@ -12,9 +12,9 @@ import psutil
 import sqlalchemy as sa
 from dagster_graphql import DagsterGraphQLClientError
 
-from marketdata_pipeline.automation.daily_schedule import RANGE_END, RANGE_START
 from marketdata_pipeline.bench.stack import Stack
-from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
+from marketdata_pipeline.bars import partition_key
+from marketdata_pipeline.defs.market_data.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_PARTITION
 from marketdata_pipeline.storage.database import engine_for
 
 log = logging.getLogger("marketdata.faults")
@@ -42,7 +42,7 @@ def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, las
     """One run over a range of partitions, submitted like the daily schedule's run (into the run queue):
     the range covers every symbol registered from `first_symbol` to `last_symbol` × the timeframes between.
     A submission the UI's API refuses is retried (as a user clicks again); each refusal goes into `errors`."""
-    tags = {RANGE_START: f"{first_symbol}|{first_tf}", RANGE_END: f"{last_symbol}|{last_tf}",
+    tags = {RANGE_START_TAG: partition_key(first_symbol, first_tf), RANGE_END_TAG: partition_key(last_symbol, last_tf),
             "marketdata/api": "polygon"}
     for attempt in range(1, attempts + 1):
         try:

@@ -18,10 +18,11 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from marketdata_pipeline.automation.universe_sync import sync_partitions
+from marketdata_pipeline.defs.automation.sensors import sync_partitions
 from marketdata_pipeline.bench.measure import reference_pages
 from marketdata_pipeline.bench.stack import Stack, scratch_environment, symbol_universe
-from marketdata_pipeline.cli.environment import PROJECT_ROOT
+from marketdata_pipeline.bars import partition_key
+from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.faults import harness as h
 from marketdata_pipeline.faults.postgres import OwnPostgres
 from marketdata_pipeline.faults.truth import Comparison, compare, partition_state
@@ -185,7 +186,7 @@ def run_killed(ctx: Context, slot_deadline_s: float = 90) -> dict:
                        None, "the run ended before it could be killed")
     killed = time.time()
     ctx.stack.sandbox.configure(latency_s=0.0)
-    states = {f"{s}|{tf}": partition_state(ctx.url, s, tf, HISTORY_START, {"old": THURSDAY, "new": FRIDAY})
+    states = {partition_key(s, tf): partition_state(ctx.url, s, tf, HISTORY_START, {"old": THURSDAY, "new": FRIDAY})
               for s, tf in _partitions()}
     log.info("  partitions after the kill: %s", states)
     freed = h.wait_for(lambda: h.claimed_slots(ctx.instance, victim) == 0, slot_deadline_s, 1)

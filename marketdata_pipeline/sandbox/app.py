@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from marketdata_pipeline.sandbox import aggregate, market
+from marketdata_pipeline.sandbox import aggregate, synthetic
 from marketdata_pipeline.sandbox.calendar import ET, is_crypto, local_date_of, to_ms, zone
 from marketdata_pipeline.sandbox.config import SandboxConfig
 from marketdata_pipeline.sandbox.faults import FaultPlan, RateLimiter, nginx_page
@@ -328,10 +328,10 @@ class _Table:
 
 def _known_dividends(as_of: date) -> list[dict]:
     symbols = sorted({*market.DEFAULT_STOCKS})
-    return [d.as_json() for s in symbols for d in market.dividends_for(s) if d.declaration_date <= as_of]
+    return [d.as_json() for s in symbols for d in synthetic.dividends_for(s) if d.declaration_date <= as_of]
 
 
-_SPLITS = _Table("execution_date", ("execution_date", "ticker"), lambda as_of: [s.as_json() for s in market.all_splits(as_of)])
+_SPLITS = _Table("execution_date", ("execution_date", "ticker"), lambda as_of: [s.as_json() for s in synthetic.all_splits(as_of)])
 _DIVIDENDS = _Table(
     "ex_dividend_date",
     ("ex_dividend_date", "ticker", "declaration_date", "pay_date", "record_date", "cash_amount"),

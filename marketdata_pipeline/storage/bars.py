@@ -13,7 +13,7 @@ import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
-from marketdata_pipeline.client.aggs import BAR_COLUMNS
+from marketdata_pipeline.bars import BAR_COLUMNS
 from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars, pg_timestamps
 from marketdata_pipeline.storage.database import engine_for
 
@@ -167,7 +167,14 @@ def last_bar_times(url: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str,
     return {key: last for key, (last, _) in partition_stats(url, keys).items()}
 
 
-def load_bars(url: str, symbol: str, timeframe: str) -> pd.DataFrame:
+# The price series a read may ask for: as traded ("none"); "splits"/"all" come with storage/adjustment.py.
+ADJUST_MODES = ("none",)
+
+
+def load_bars(url: str, symbol: str, timeframe: str, adjust: str = "none") -> pd.DataFrame:
+    """The stored bars of one partition (BAR_COLUMNS), oldest first. `adjust` names the price series."""
+    if adjust not in ADJUST_MODES:
+        raise ValueError(f"unknown adjust mode {adjust!r}; expected one of {', '.join(ADJUST_MODES)}")
     query = sa.text(
         f"select {', '.join(BAR_COLUMNS)} from market_data "
         "where symbol = :symbol and timeframe = :timeframe order by time"

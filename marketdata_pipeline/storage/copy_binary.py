@@ -12,9 +12,7 @@ import struct
 import numpy as np
 import pandas as pd
 
-from marketdata_pipeline.client.aggs import (
-    BAR_COLUMNS,  # the bars the client returns are the bars we store
-)
+from marketdata_pipeline.bars import BAR_COLUMNS  # the bars the client returns are the bars we store
 
 COPY_COLUMNS = ["symbol", "timeframe", *BAR_COLUMNS]
 

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from marketdata_pipeline.bars import BAR_COLUMNS, partition_key, split_key
+from marketdata_pipeline.bars import BAR_COLUMNS, BAR_DTYPES, partition_key, split_key
 from marketdata_pipeline.storage.bars import load_bars, upsert_bars
 from marketdata_pipeline.storage.resource import MarketDatabase
 
@@ -105,9 +105,12 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
         for key in sorted(context.asset_partition_keys, key=split_key):
             symbol, timeframe = split_key(key)
             frame = load_bars(self.database.url, symbol, timeframe, adjust=adjust)
+            if frame.empty:  # never materialized: concatenating its empty columns would lose their dtypes
+                continue
             frame.insert(0, "timeframe", timeframe)
             frame.insert(0, "symbol", symbol)
             frames.append(frame)
         if not frames:
-            return pd.DataFrame({column: pd.Series(dtype="object") for column in FRAME_COLUMNS})
+            dtypes = {"symbol": "object", "timeframe": "object", **BAR_DTYPES}
+            return pd.DataFrame({column: pd.Series(dtype=dtypes[column]) for column in FRAME_COLUMNS})
         return pd.concat(frames, ignore_index=True)[FRAME_COLUMNS]

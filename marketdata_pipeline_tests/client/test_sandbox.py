@@ -31,7 +31,7 @@ from marketdata_pipeline.sandbox.aggregate import bars
 from marketdata_pipeline.sandbox.config import FAULT_KINDS
 
 from .conftest import FAST_RETRY, KEY
-from .test_budget import max_in_window
+from marketdata_pipeline_tests.storage.test_request_budget import max_in_window
 
 START, END = date(2024, 5, 27), date(2024, 6, 5)
 

@@ -39,7 +39,7 @@ class DagsterDev:
         self.process: subprocess.Popen | None = None
         self.client: DagsterGraphQLClient | None = None
 
-    def __enter__(self) -> "DagsterDev":
+    def __enter__(self) -> DagsterDev:
         dagster = Path(sys.executable).parent / "dagster"
         self.process = subprocess.Popen(
             [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"],

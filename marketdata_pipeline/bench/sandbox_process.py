@@ -20,7 +20,7 @@ class SandboxProcess:
         self.config = config
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "SandboxProcess":
+    def __enter__(self) -> SandboxProcess:
         marketdata = Path(sys.executable).parent / "marketdata"
         self.process = subprocess.Popen(
             [str(marketdata), "sandbox", "--port", str(self.port)],

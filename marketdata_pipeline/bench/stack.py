@@ -14,10 +14,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from marketdata_pipeline.defs.automation.sensors import sync_partitions
+from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.bench.dagster_dev import DagsterDev
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
-from marketdata_pipeline.bars import partition_key
+from marketdata_pipeline.defs.automation.sensors import sync_partitions
 from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.sandbox.synthetic import DEFAULT_STOCKS
 from marketdata_pipeline.storage.database import create_database

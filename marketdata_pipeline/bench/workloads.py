@@ -7,11 +7,12 @@ from datetime import datetime
 
 import dagster as dg
 
-from marketdata_pipeline.defs.automation.schedules import daily_market_data_schedule, daily_run_request
 from marketdata_pipeline.bench.measure import bars_in_database, reference_pages, run_figures, sandbox_figures
 from marketdata_pipeline.bench.stack import Stack, partition_keys
+from marketdata_pipeline.defs.automation.schedules import daily_market_data_schedule, daily_run_request
 from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
 from marketdata_pipeline.timeframes import TIMEFRAMES
+
 
 def _finish(figures: dict, rate_per_minute: int | None, reference: int | None) -> dict:
     requests = figures["requests"]

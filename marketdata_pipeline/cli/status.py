@@ -6,12 +6,12 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from marketdata_pipeline.environment import ensure_dagster_home, ensure_database
 from marketdata_pipeline.bars import partition_key, split_key
 from marketdata_pipeline.defs.evaluate import active_partitions, assess_partitions, iso_utc
+from marketdata_pipeline.environment import ensure_dagster_home, ensure_database
 from marketdata_pipeline.rules.freshness import State
-from marketdata_pipeline.storage.health import Key, load_health
 from marketdata_pipeline.settings import Settings
+from marketdata_pipeline.storage.health import Key, load_health
 
 _COLUMNS = ["symbol", "timeframe", "state", "last_bar", "expected_last_bar", "rows", "last_materialization", "failing_checks"]
 _FAILING = {State.STALE.value, State.MISSING.value}

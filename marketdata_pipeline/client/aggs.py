@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
+from marketdata_pipeline.bars import BAR_COLUMNS, MAX_PAGE_LIMIT, TIME_DTYPE
 from marketdata_pipeline.client.errors import PolygonResponseError
 from marketdata_pipeline.client.params import query_value, time_param
 from marketdata_pipeline.client.transport import Transport
-from marketdata_pipeline.bars import BAR_COLUMNS, MAX_PAGE_LIMIT, TIME_DTYPE
 from marketdata_pipeline.timeframes import timeframe
 
 __all__ = ["BAR_COLUMNS", "MAX_PAGE_LIMIT", "AggsAPI", "bars_frame", "grouped_frame"]

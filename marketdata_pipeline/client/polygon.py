@@ -66,7 +66,7 @@ class PolygonClient:
     def close(self) -> None:
         self._transport.close()
 
-    def __enter__(self) -> "PolygonClient":
+    def __enter__(self) -> PolygonClient:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -8,10 +8,11 @@ import random
 import re
 import socket
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -78,7 +79,7 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         pass
     try:
-        return max((parsedate_to_datetime(raw) - datetime.now(timezone.utc)).total_seconds(), 0.0)
+        return max((parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds(), 0.0)
     except (TypeError, ValueError):
         return None
 

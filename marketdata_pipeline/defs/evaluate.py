@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 
 from marketdata_pipeline.rules import gaps, quality
 from marketdata_pipeline.rules.freshness import Freshness, FreshnessRules, assess
-from marketdata_pipeline.storage.health import Key, replace_gaps, save_freshness
 from marketdata_pipeline.storage.bars import load_bars, partition_stats
+from marketdata_pipeline.storage.health import Key, replace_gaps, save_freshness
 from marketdata_pipeline.storage.universe import active_symbols
 from marketdata_pipeline.timeframes import TIMEFRAMES
 

@@ -12,8 +12,8 @@ import psutil
 import sqlalchemy as sa
 from dagster_graphql import DagsterGraphQLClientError
 
-from marketdata_pipeline.bench.stack import Stack
 from marketdata_pipeline.bars import partition_key
+from marketdata_pipeline.bench.stack import Stack
 from marketdata_pipeline.defs.market_data.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_PARTITION
 from marketdata_pipeline.storage.database import engine_for
 

@@ -18,7 +18,7 @@ class OwnPostgres:
         self.data_dir = self.root / "data"
         self.admin_url = ""
 
-    def __enter__(self) -> "OwnPostgres":
+    def __enter__(self) -> OwnPostgres:
         self.admin_url = start_embedded(self.data_dir, cleanup=None)
         return self
 

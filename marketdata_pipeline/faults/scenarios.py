@@ -7,8 +7,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,10 +18,10 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from marketdata_pipeline.defs.automation.sensors import sync_partitions
+from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.bench.measure import reference_pages
 from marketdata_pipeline.bench.stack import Stack, scratch_environment, symbol_universe
-from marketdata_pipeline.bars import partition_key
+from marketdata_pipeline.defs.automation.sensors import sync_partitions
 from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.faults import harness as h
 from marketdata_pipeline.faults.postgres import OwnPostgres

@@ -9,6 +9,7 @@ from enum import StrEnum
 from marketdata_pipeline.rules import market_calendar as cal
 from marketdata_pipeline.timeframes import timeframe
 
+
 class State(StrEnum):
     FRESH = "Fresh"
     AGING = "Aging"

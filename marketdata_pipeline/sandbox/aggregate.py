@@ -18,10 +18,10 @@ always progresses (an assumption: Polygon's behaviour there is undocumented).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -37,8 +37,8 @@ from marketdata_pipeline.sandbox.calendar import (
     trading_day,
     zone,
 )
-from marketdata_pipeline.sandbox.synthetic import WIRE_COLUMNS, served_day_bars, split_factor
 from marketdata_pipeline.sandbox.revisions import NO_EDITS, Edits
+from marketdata_pipeline.sandbox.synthetic import WIRE_COLUMNS, served_day_bars, split_factor
 
 INTRADAY_UNIT_MINUTES = {"minute": 1, "hour": 60}
 DAY_LEVEL = ("day", "week", "month", "quarter", "year")

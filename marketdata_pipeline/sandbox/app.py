@@ -16,7 +16,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
@@ -57,7 +58,7 @@ class SandboxState:
     def universe(self, crypto: bool) -> list[str]:
         with self._lock:
             extra = {t for t in self.requested if is_crypto(t) == crypto}
-        return sorted(set(market.DEFAULT_CRYPTO if crypto else market.DEFAULT_STOCKS) | extra)
+        return sorted(set(synthetic.DEFAULT_CRYPTO if crypto else synthetic.DEFAULT_STOCKS) | extra)
 
 
 class BadRequest(Exception):
@@ -327,7 +328,7 @@ class _Table:
 
 
 def _known_dividends(as_of: date) -> list[dict]:
-    symbols = sorted({*market.DEFAULT_STOCKS})
+    symbols = sorted({*synthetic.DEFAULT_STOCKS})
     return [d.as_json() for s in symbols for d in synthetic.dividends_for(s) if d.declaration_date <= as_of]
 
 

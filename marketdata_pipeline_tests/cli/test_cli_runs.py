@@ -18,6 +18,7 @@ from marketdata_pipeline.storage.bars import load_bars
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline_tests.support import FRIDAY, REPO, marketdata, materialize_cmd, run
 
+
 def instance_partitions(env) -> list[str]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", env["DATABASE_URL"])

@@ -6,6 +6,7 @@ from datetime import date
 from marketdata_pipeline_tests.bars_support import make_bars
 from marketdata_pipeline_tests.support import BIN
 
+
 def status(url: str, now: str, *flags: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env.update(DATABASE_URL=url, MARKETDATA_NOW=now)

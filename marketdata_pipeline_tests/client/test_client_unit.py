@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import httpx
 import pandas as pd
@@ -49,8 +49,8 @@ def test_range_request_shape_and_frame(fake_client):
 def test_datetimes_go_as_ms_and_naive_ones_are_refused(fake_client):
     fake = FakePolygon(json_response(200, page(None)))
     client = fake_client(fake)
-    start = datetime(2024, 6, 5, 13, 30, tzinfo=timezone.utc)
-    frame = client.aggs.range("X:BTCUSD", "5m", start, datetime(2024, 6, 5, 14, tzinfo=timezone.utc))
+    start = datetime(2024, 6, 5, 13, 30, tzinfo=UTC)
+    frame = client.aggs.range("X:BTCUSD", "5m", start, datetime(2024, 6, 5, 14, tzinfo=UTC))
     assert fake.requests[0].url.path == f"/v2/aggs/ticker/X:BTCUSD/range/5/minute/{int(start.timestamp() * 1000)}/1717596000000"
     assert frame.empty and list(frame.columns) == BAR_COLUMNS
     with pytest.raises(ValueError, match="no time zone"):

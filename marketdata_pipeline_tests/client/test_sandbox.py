@@ -8,8 +8,8 @@ import multiprocessing
 import re
 import threading
 import time
-from datetime import date
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -25,13 +25,13 @@ from marketdata_pipeline.client import (
 )
 from marketdata_pipeline.defs.resources import PolygonResource
 from marketdata_pipeline.sandbox import faults
-from marketdata_pipeline.storage.request_budget import PostgresRequestBudget
-from marketdata_pipeline.storage.resource import MarketDatabase
 from marketdata_pipeline.sandbox.aggregate import bars
 from marketdata_pipeline.sandbox.config import FAULT_KINDS
+from marketdata_pipeline.storage.request_budget import PostgresRequestBudget
+from marketdata_pipeline.storage.resource import MarketDatabase
+from marketdata_pipeline_tests.storage.test_request_budget import max_in_window
 
 from .conftest import FAST_RETRY, KEY
-from marketdata_pipeline_tests.storage.test_request_budget import max_in_window
 
 START, END = date(2024, 5, 27), date(2024, 6, 5)
 

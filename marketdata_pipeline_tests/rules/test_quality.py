@@ -1,12 +1,11 @@
 from datetime import UTC, date, datetime, timedelta
 
-import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from marketdata_pipeline.defs.evaluate import check_quality
 from marketdata_pipeline.rules import market_calendar as cal
 from marketdata_pipeline.rules import quality
-from marketdata_pipeline.defs.evaluate import check_quality
 from marketdata_pipeline.rules.freshness import FreshnessRules
 from marketdata_pipeline.rules.gaps import Gap, Reason, ledger
 from marketdata_pipeline.storage.database import engine_for

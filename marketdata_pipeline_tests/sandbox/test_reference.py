@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from marketdata_pipeline.sandbox import aggregate, synthetic
 from marketdata_pipeline.sandbox.calendar import ET
@@ -40,7 +40,7 @@ def test_grouped_daily_lists_the_universe_stamped_at_the_close(client):
     client.get("/v2/aggs/ticker/QQZZ/range/1/day/2024-03-05/2024-03-05")  # joins the universe
     body = client.get("/v2/aggs/grouped/locale/us/market/stocks/2024-03-05", params={"adjusted": "false", "include_otc": "false"}).json()
     by_ticker = {r["T"]: r for r in body["results"]}
-    assert set(market.DEFAULT_STOCKS) | {"QQZZ"} <= set(by_ticker) and body["resultsCount"] == len(by_ticker)
+    assert set(synthetic.DEFAULT_STOCKS) | {"QQZZ"} <= set(by_ticker) and body["resultsCount"] == len(by_ticker)
     close = int(datetime(2024, 3, 5, 16, tzinfo=ET).timestamp() * 1000)
     assert {r["t"] for r in body["results"]} == {close}
     daily = aggregate.bars("AAPL", 1, "day", date(2024, 3, 5), date(2024, 3, 5), adjusted=False).iloc[0]
@@ -61,4 +61,4 @@ def test_prev_is_the_last_complete_session(client, sandbox):
     (bar,) = body["results"]
     assert bar["T"] == "AAPL" and bar["t"] == int(datetime(2024, 7, 3, 16, tzinfo=ET).timestamp() * 1000)
     crypto = client.get("/v2/aggs/ticker/X:BTCUSD/prev").json()["results"][0]
-    assert crypto["T"] == "X:BTCUSD" and crypto["t"] == int(datetime(2024, 7, 4, tzinfo=timezone.utc).timestamp() * 1000)
+    assert crypto["T"] == "X:BTCUSD" and crypto["t"] == int(datetime(2024, 7, 4, tzinfo=UTC).timestamp() * 1000)

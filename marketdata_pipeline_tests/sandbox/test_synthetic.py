@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from marketdata_pipeline.sandbox import aggregate, synthetic
 from marketdata_pipeline.sandbox.calendar import ET, trading_day
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def et(*args) -> datetime:
@@ -20,7 +20,7 @@ def et(*args) -> datetime:
 def test_minute_bars_are_deterministic_and_sane():
     start, end = et(2024, 3, 4), et(2024, 3, 9)
     first = synthetic.minute_bars("MSFT", start, end)
-    market.day_bars.cache_clear()  # regenerate from scratch: same values, not just the same cache entry
+    synthetic.day_bars.cache_clear()  # regenerate from scratch: same values, not just the same cache entry
     again = synthetic.minute_bars("MSFT", start, end)
     assert first.equals(again)
     assert len(first) > 4 * 390

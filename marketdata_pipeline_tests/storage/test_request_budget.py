@@ -12,10 +12,9 @@ from sqlalchemy.engine import make_url
 
 from marketdata_pipeline.client import PolygonClient
 from marketdata_pipeline.client.budget import budget_name
-from marketdata_pipeline.storage.request_budget import PROBE_EVERY_WINDOWS, PostgresRequestBudget
 from marketdata_pipeline.storage.database import DatabaseUnavailableError, engine_for
+from marketdata_pipeline.storage.request_budget import PROBE_EVERY_WINDOWS, PostgresRequestBudget
 from marketdata_pipeline.storage.schema import create_schema
-
 from marketdata_pipeline_tests.client.conftest import FAST_RETRY, KEY
 
 

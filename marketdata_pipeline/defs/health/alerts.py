@@ -17,11 +17,11 @@ from urllib.parse import quote
 import dagster as dg
 
 from marketdata_pipeline.bars import partition_key, split_key
-from marketdata_pipeline.defs.health import notify
 from marketdata_pipeline.defs.evaluate import active_partitions, iso_utc, refresh_freshness
+from marketdata_pipeline.defs.health import notify
+from marketdata_pipeline.defs.resources import AlertChannels, HealthRules
 from marketdata_pipeline.rules.freshness import State
 from marketdata_pipeline.storage.health import load_health
-from marketdata_pipeline.defs.resources import AlertChannels, HealthRules
 from marketdata_pipeline.storage.resource import MarketDatabase
 
 ALERTING_STATES = frozenset({State.STALE, State.MISSING})

@@ -10,13 +10,17 @@ from collections.abc import Iterable
 import dagster as dg
 
 from marketdata_pipeline.bars import partition_key, split_key
-from marketdata_pipeline.rules import quality
-from marketdata_pipeline.defs.evaluate import active_partitions, check_quality, refresh_freshness
-from marketdata_pipeline.rules.freshness import State
-from marketdata_pipeline.defs.evaluate import PartitionHealth
-from marketdata_pipeline.storage.health import Key, save_failing_checks
-from marketdata_pipeline.defs.market_data.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG, bar_partitions
+from marketdata_pipeline.defs.evaluate import PartitionHealth, active_partitions, check_quality, refresh_freshness
+from marketdata_pipeline.defs.market_data.partitions import (
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    bar_partitions,
+)
 from marketdata_pipeline.defs.resources import HealthRules
+from marketdata_pipeline.rules import quality
+from marketdata_pipeline.rules.freshness import State
+from marketdata_pipeline.storage.health import Key, save_failing_checks
 from marketdata_pipeline.storage.resource import MarketDatabase
 
 ASSET = "market_data"

@@ -7,7 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster_slack import SlackResource
 
+from marketdata_pipeline.defs.health import notify
 from marketdata_pipeline.defs.health.alerts import (
     NEVER_MATERIALIZED,
     Snapshot,
@@ -17,9 +19,6 @@ from marketdata_pipeline.defs.health.alerts import (
     payload,
     transitions,
 )
-from dagster_slack import SlackResource
-
-from marketdata_pipeline.defs.health import notify
 from marketdata_pipeline.defs.resources import AlertChannels, resources_from_env
 from marketdata_pipeline.storage.bars import upsert_bars
 from marketdata_pipeline.storage.database import engine_for

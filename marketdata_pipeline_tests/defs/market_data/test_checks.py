@@ -7,8 +7,8 @@ import sqlalchemy as sa
 
 from marketdata_pipeline.defs.market_data.checks import market_data_health
 from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION, bar_partitions
-from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.defs.resources import resources_from_env
+from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.storage.resource import MarketDatabase
 from marketdata_pipeline_tests.bars_support import make_bars
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from marketdata_pipeline.rules.market_calendar import local_midnight, zone
 from marketdata_pipeline.defs.market_data.assets import market_data
 from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
 from marketdata_pipeline.defs.resources import resources_from_env
+from marketdata_pipeline.rules.market_calendar import local_midnight, zone
 from marketdata_pipeline.sandbox.aggregate import bars as sandbox_bars
 from marketdata_pipeline.sandbox.revisions import NO_EDITS, Edits
 from marketdata_pipeline.storage.bars import load_bars

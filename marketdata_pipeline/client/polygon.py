@@ -21,8 +21,7 @@ MISSING_KEY = "no Polygon API key: set POLYGON_API_KEY (or its alias MASSIVE_API
 class PolygonClient:
     """`client.aggs.range(...)`, `client.aggs.grouped_daily(...)`, `client.reference.splits(...)`.
 
-    Thread-safe: share one client between worker threads; `client.stats` counts for all of them and
-    `client.stats.measure()` for the calling thread's unit of work.
+    Thread-safe: share one client between worker threads; `client.stats` counts for all of them.
     """
 
     def __init__(

@@ -27,13 +27,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from marketdata_pipeline.bars import MAX_PAGE_LIMIT
 from marketdata_pipeline.sandbox import aggregate, synthetic
 from marketdata_pipeline.sandbox.calendar import ET, is_crypto, local_date_of, to_ms, zone
 from marketdata_pipeline.sandbox.config import SandboxConfig
 from marketdata_pipeline.sandbox.faults import FaultPlan, RateLimiter, nginx_page
 from marketdata_pipeline.sandbox.requestlog import DROPPED, RequestLog, RequestRecord, key_id
 
-MAX_AGG_LIMIT = 50_000
 RATE_LIMITED = (
     "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue."
 )
@@ -227,7 +227,7 @@ async def _range(request: Request) -> Response:
     params = _query(request)
     adjusted = _bool(params, "adjusted", True)
     sort = _choice(params, "sort", "asc", ("asc", "desc"))
-    limit = _int(params, "limit", 5000, 1, MAX_AGG_LIMIT)
+    limit = _int(params, "limit", 5000, 1, MAX_PAGE_LIMIT)
     start_ms, end_ms = aggregate.window_ms(ticker, start, end)
     if end_ms < start_ms:
         raise BadRequest("The parameter 'to' cannot be a time that occurs before 'from'")

@@ -17,7 +17,6 @@ ET = ZoneInfo("America/New_York")
 EPOCH = date(2015, 1, 1)  # synthetic history starts here; nothing trades earlier
 LAST_DAY = date(2040, 12, 31)  # end of the exchange calendar we build
 MINUTE_MS = 60_000
-DAY_MS = 86_400_000
 EXTENDED_OPEN = time(4, 0)
 EXTENDED_AFTER_CLOSE = timedelta(hours=4)  # 16:00 close -> 20:00; 13:00 early close -> 17:00
 

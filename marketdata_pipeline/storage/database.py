@@ -30,11 +30,6 @@ def with_driver(url: str, driver: str) -> str:
     return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
 
 
-def dagster_storage_url(url: str) -> str:
-    # dagster-postgres breaks on psycopg 3 (NOTIFY with bind parameters), so it gets psycopg2.
-    return with_driver(url, "psycopg2")
-
-
 def redacted(url: str) -> str:
     return _parse(url).render_as_string(hide_password=True)
 

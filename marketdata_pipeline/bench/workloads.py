@@ -9,6 +9,7 @@ import dagster as dg
 
 from marketdata_pipeline.bench.measure import bars_in_database, reference_pages, run_figures, sandbox_figures
 from marketdata_pipeline.bench.stack import Stack, partition_keys
+from marketdata_pipeline.bench.waiting import wait_for
 from marketdata_pipeline.defs.automation.schedules import daily_market_data_schedule, daily_run_request
 from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
 from marketdata_pipeline.timeframes import TIMEFRAMES
@@ -79,11 +80,6 @@ def _queued(stack: Stack, requests: list[dg.RunRequest]) -> dict:
 
 
 def _wait_for_runs(instance: dg.DagsterInstance, run_ids: list[str], timeout_s: float = 1800) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        runs = [instance.get_run_by_id(run_id) for run_id in run_ids]
-        if all(run.is_finished for run in runs):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"runs still going after {timeout_s} s")
-        time.sleep(1)
+    finished = wait_for(lambda: all(instance.get_run_by_id(run_id).is_finished for run_id in run_ids), timeout_s, 1)
+    if not finished:
+        raise TimeoutError(f"runs still going after {timeout_s} s")

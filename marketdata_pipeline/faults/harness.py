@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 
 import dagster as dg
 import psutil
@@ -25,16 +24,6 @@ _PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 # NOT_STARTED is left out: a run whose submission failed half-way stays so for ever, and never runs.
 _IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
               dg.DagsterRunStatus.CANCELING}
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float, interval_s: float = 0.5):
-    """The condition's first truthy value, or None after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval_s)
 
 
 def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, last_tf: str,

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.bench.measure import reference_pages
 from marketdata_pipeline.bench.stack import Stack, scratch_environment, symbol_universe
+from marketdata_pipeline.bench.waiting import wait_for
 from marketdata_pipeline.defs.automation.sensors import sync_partitions
 from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.faults import harness as h
@@ -71,13 +72,13 @@ def _launch(ctx: Context, errors: list[str] | None = None) -> str:
 
 def _fresh(ctx: Context, **sandbox) -> None:
     """No run of an earlier scenario in flight, no bars stored, a fresh request budget, the sandbox back to a good day."""
-    if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 20):
+    if not wait_for(lambda: not h.in_flight_runs(ctx.instance), 20):
         # A run still retrying would write into, and send requests during, the next scenario.
         left = h.in_flight_runs(ctx.instance)
         log.info("  terminating runs of an earlier scenario still in flight: %s", ", ".join(r[:8] for r in left))
         for run_id in left:
             h.terminate(ctx.stack, run_id)
-        if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 30):
+        if not wait_for(lambda: not h.in_flight_runs(ctx.instance), 30):
             log.warning("  runs still in flight: %s", h.in_flight_runs(ctx.instance))
     h.clean_slate(ctx.url)
     ctx.stack.sandbox.configure(**{**BASE_SANDBOX, **sandbox})
@@ -136,7 +137,7 @@ def postgres_restart(ctx: Context) -> dict:
     latency = 4.0
     _fresh(ctx, latency_s=latency)
     run_id = _launch(ctx)
-    requests = h.wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
+    requests = wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
     if not requests:
         return _result("postgres_restart", [run_id], compare(ctx.url, _partitions(), HISTORY_START, THURSDAY),
                        False, None, "the run never sent a request")
@@ -171,7 +172,7 @@ def run_killed(ctx: Context, slot_deadline_s: float = 90) -> dict:
     ctx.stack.sandbox.configure(now=FRIDAY, latency_s=latency)
     ctx.stack.sandbox.clear_requests()
     victim = _launch(ctx)
-    requests = h.wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
+    requests = wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
     worker = h.run_worker(ctx.instance, victim) if requests else None
     if worker is None:
         return _result("run_killed", [first, victim], compare(ctx.url, _partitions(), HISTORY_START, FRIDAY), False,
@@ -189,11 +190,11 @@ def run_killed(ctx: Context, slot_deadline_s: float = 90) -> dict:
     states = {partition_key(s, tf): partition_state(ctx.url, s, tf, HISTORY_START, {"old": THURSDAY, "new": FRIDAY})
               for s, tf in _partitions()}
     log.info("  partitions after the kill: %s", states)
-    freed = h.wait_for(lambda: h.claimed_slots(ctx.instance, victim) == 0, slot_deadline_s, 1)
+    freed = wait_for(lambda: h.claimed_slots(ctx.instance, victim) == 0, slot_deadline_s, 1)
     slots_freed_s = round(time.time() - killed, 1) if freed else None
     log.info("  pool slots of the killed run %s", f"freed after {slots_freed_s} s" if freed else
              f"still held after {slot_deadline_s:.0f} s")
-    retried = h.wait_for(lambda: h.retries_of(ctx.instance, victim), max(0.0, killed + slot_deadline_s - time.time()), 1)
+    retried = wait_for(lambda: h.retries_of(ctx.instance, victim), max(0.0, killed + slot_deadline_s - time.time()), 1)
     if retried:
         runs, comparison, ok, seconds, relaunched = _recover(ctx, [victim], killed, FRIDAY)
     else:

@@ -6,9 +6,11 @@ depend on it without depending on each other.
 
 from __future__ import annotations
 
+from typing import Final
+
 # The columns of a bar frame, in storage order (the market_data table adds symbol and timeframe in front).
 BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "vwap", "trade_count"]
-TIME_DTYPE = "datetime64[ns, UTC]"
+TIME_DTYPE: Final = "datetime64[ns, UTC]"
 BAR_DTYPES = {
     "time": TIME_DTYPE,
     "open": "float64",

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     history_start: date | None = Field(default=None, alias="MARKETDATA_HISTORY_START")
     revision_sessions: int = Field(default=DEFAULT_REVISION_SESSIONS, alias="MARKETDATA_REVISION_SESSIONS")
     # MARKETDATA_NOW pins the clock (an ISO instant) for tests and the sandbox.
-    now: datetime | None = Field(default=None, alias=NOW_VAR)
+    now: datetime | None = Field(default=None, alias="MARKETDATA_NOW")
     publication_delay_minutes: float | None = Field(default=None, alias="MARKETDATA_PUBLICATION_DELAY_MINUTES")
     fresh_within_minutes: float | None = Field(default=None, alias="MARKETDATA_FRESH_WITHIN_MINUTES")
     stale_after_minutes: float | None = Field(default=None, alias="MARKETDATA_STALE_AFTER_MINUTES")

@@ -31,7 +31,7 @@ def run_figures(instance: dg.DagsterInstance, run_ids: list[str], submitted_at: 
             materialized = max(materialized, max(e.timestamp for e in events))
             metadata = events[0].event_log_entry.asset_materialization.metadata
             for key in totals:
-                totals[key] += metadata[key].value if key in metadata else 0
+                totals[key] += float(metadata[key].value) if key in metadata else 0  # type: ignore[arg-type]
         steps = instance.get_records_for_run(run_id, of_type=_STEP_EVENTS).records
         starts = [s.timestamp for s in steps if s.event_log_entry.dagster_event_type == dg.DagsterEventType.STEP_START]
         ends = [s.timestamp for s in steps if s.event_log_entry.dagster_event_type != dg.DagsterEventType.STEP_START]

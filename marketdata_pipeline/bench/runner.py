@@ -8,6 +8,7 @@ import os
 import platform
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster
@@ -30,7 +31,7 @@ log = logging.getLogger("marketdata.bench")
 class _Sampled(ProcessSampler):
     """The bench process, the sandbox, the embedded PostgreSQL and `extra` roots (e.g. dagster dev)."""
 
-    def __init__(self, sandbox: SandboxProcess, extra: list[int] = ()):
+    def __init__(self, sandbox: SandboxProcess, extra: Sequence[int] = ()):
         super().__init__([os.getpid(), sandbox.process.pid, *embedded_server_pids(), *extra])
         self.sandbox_pid = sandbox.process.pid
 

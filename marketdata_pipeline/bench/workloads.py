@@ -52,7 +52,9 @@ def daily_update(stack: Stack, next_now: datetime, rate_per_minute: int | None, 
     time.sleep(settle_s)
     stack.sandbox.configure(now=next_now)
     context = dg.build_schedule_context(instance=stack.instance, scheduled_execution_time=next_now)
-    figures = _queued(stack, [daily_market_data_schedule(context)])
+    request = daily_market_data_schedule(context)
+    assert isinstance(request, dg.RunRequest), request
+    figures = _queued(stack, [request])
     figures["new_bars"] = figures["bars_in_database"] - before
     return _finish(figures, rate_per_minute, None)
 
@@ -69,7 +71,7 @@ def queued_backfill(stack: Stack, symbols: list[str], start: datetime, now: date
 def _queued(stack: Stack, requests: list[dg.RunRequest]) -> dict:
     stack.sandbox.clear_requests()
     submitted = time.time()
-    run_ids = [stack.dev.client.submit_job_execution("market_data_update", tags=r.tags) for r in requests]
+    run_ids = [stack.dev.client.submit_job_execution("market_data_update", tags=dict(r.tags)) for r in requests]
     _wait_for_runs(stack.instance, run_ids)
     return {
         "runs_requested": len(requests),

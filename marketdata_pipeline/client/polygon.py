@@ -68,5 +68,5 @@ class PolygonClient:
     def __enter__(self) -> PolygonClient:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -36,7 +36,7 @@ def records_frame(results: Iterable[dict[str, Any]], columns: dict[str, str]) ->
         if dtype == "date":
             frame[column] = pd.to_datetime(raw[column], format="%Y-%m-%d").astype("datetime64[ns]")
         else:
-            frame[column] = raw[column].astype(dtype)
+            frame[column] = raw[column].astype(dtype)  # type: ignore[call-overload]  # names from a table
     return frame
 
 

@@ -31,7 +31,7 @@ from marketdata_pipeline.storage.request_budget import PostgresRequestBudget
 from marketdata_pipeline.storage.resource import MarketDatabase
 
 # Dagster masks fields flagged like this in the UI's config views (an EnvVar shows only its name anyway).
-_SECRET = {"dagster__is_secret": True}
+_SECRET: dict[str, Any] = {"dagster__is_secret": True}
 
 
 class PolygonResource(dg.ConfigurableResource):

@@ -44,6 +44,7 @@ def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, las
             if attempt == attempts:
                 raise
             time.sleep(1)
+    raise ValueError(f"attempts must be at least 1, got {attempts}")
 
 
 def registered_symbols(instance: dg.DagsterInstance) -> list[str]:
@@ -56,7 +57,8 @@ def run(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun:
 
 def retries_of(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """The chain of automatic run retries started from `run_id` (each retry's parent is the previous run)."""
-    chain, current = [], run_id
+    chain: list[str] = []
+    current = run_id
     while True:
         children = instance.get_run_records(dg.RunsFilter(tags={PARENT_TAG: current}))
         if not children:

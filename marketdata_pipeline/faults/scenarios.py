@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import httpx
@@ -85,7 +86,7 @@ def _fresh(ctx: Context, **sandbox) -> None:
     ctx.stack.sandbox.clear_requests()
 
 
-def _result(name: str, runs: list[str], comparison: Comparison, recovered: bool, seconds: float | None,
+def _result(name: str, runs: list, comparison: Comparison, recovered: bool, seconds: float | None,
             user_sees: str, **details) -> dict:
     return {
         "scenario": name,
@@ -251,7 +252,8 @@ def rate_limit_storm(ctx: Context) -> dict:
     run_id = h.launch(ctx.stack, storm[0], storm[-1], timeframes[0], timeframes[-1])
     runs = h.wait_settled(ctx.instance, [run_id], 180)  # about 70 s when the client learns the limit
     ctx.stack.sandbox.configure(rate_limit_per_minute=None)
-    requests, others = [], []
+    requests: list[dict] = []
+    others: list[dict] = []
     for r in h.data_requests(ctx.stack):
         (requests if h.ticker_of(r["path"]) in storm else others).append(r)
     throttled = sum(r["status"] == 429 for r in requests)
@@ -402,7 +404,8 @@ def bad_input(admin_url: str, sandbox_url: str) -> dict:
     if setup.returncode != 0:
         raise RuntimeError(f"could not register AAPL for the bad-input scenario: {setup.stderr[-500:]}")
     before = _snapshot(url)
-    cases, worst = [], 0.0
+    cases: list[dict[str, Any]] = []
+    worst = 0.0
     for case in _bad_inputs():
         started = time.monotonic()
         try:

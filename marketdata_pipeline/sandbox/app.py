@@ -14,10 +14,12 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
@@ -286,7 +288,7 @@ def _grouped(crypto: bool):
         found = await _on_cpu_thread(
             _daily_results, state.universe(crypto), day, adjusted, state.config.now_ms(), state.config.edits
         )
-        payload = {"queryCount": len(found), "resultsCount": len(found), "adjusted": adjusted}
+        payload: dict[str, Any] = {"queryCount": len(found), "resultsCount": len(found), "adjusted": adjusted}
         if found:
             payload["results"] = _render_named(found)
         payload.update(status=_status(state), request_id=_request_id(), count=len(found))
@@ -324,7 +326,7 @@ async def _prev(request: Request) -> Response:
 class _Table:
     date_field: str  # the default sort key, filterable with .gt/.gte/.lt/.lte
     sortable: tuple[str, ...]
-    rows: object  # (as_of: date) -> list[dict]
+    rows: Callable[[date], list[dict]]  # as of a date
 
 
 def _known_dividends(as_of: date) -> list[dict]:

@@ -43,7 +43,7 @@ def _values(bars: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
         missing = series.isna().to_numpy()
         return pg_timestamps(series), missing
     # Casting through the nullable dtypes refuses lossy conversions (a fractional trade count) instead of truncating.
-    array = pd.array(series, dtype="Int64" if column == "trade_count" else "Float64")
+    array = pd.array(series, dtype="Int64" if column == "trade_count" else "Float64")  # type: ignore[call-overload]  # pandas-stubs lacks Series + dtype name
     missing = array.isna()
     return array.to_numpy(dtype=_kind(column), na_value=0), missing
 
@@ -70,7 +70,7 @@ def encode_bars(symbol: str, timeframe: str, bars: pd.DataFrame) -> bytes:
         if missing.any():
             if drop is None:
                 drop = np.zeros((len(rows), rows.dtype.itemsize), dtype=bool)
-            offset = rows.dtype.fields[column][1]
+            offset = rows.dtype.fields[column][1]  # type: ignore[index]  # a structured dtype always has fields
             drop[missing, offset : offset + 8] = True
     body = rows.view(np.uint8).reshape(len(rows), rows.dtype.itemsize)
     return _HEADER + (body.tobytes() if drop is None else body[~drop].tobytes()) + _TRAILER

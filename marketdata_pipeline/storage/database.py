@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -66,7 +67,7 @@ def start_embedded(data_dir: Path, cleanup: str | None = "stop") -> str:
     return server.get_uri()
 
 
-_servers: list = []
+_servers: list[Any] = []  # pgserver handles
 
 
 def _log_pgserver_to(path: Path) -> None:

@@ -42,7 +42,7 @@ def save_failing_checks(url: str, failing: dict[Key, list[str]]) -> None:
         conn.execute(stmt, [{"s": s, "tf": tf, "checks": checks} for (s, tf), checks in failing.items()])
 
 
-def load_health(url: str, keys: Iterable[Key]) -> dict[Key, dict]:
+def load_health(url: str, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
     wanted = set(keys)
     with engine_for(url).connect() as conn:
         rows = conn.execute(sa.select(partition_health)).mappings()

@@ -6,6 +6,8 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -85,7 +87,7 @@ class PostgresRequestBudget(RequestBudget):
             log.debug("request budget %s full; waiting %.2fs", self.name, wait)
             self._sleep(wait)
 
-    def _window_start(self, now):
+    def _window_start(self, now: datetime) -> sa.ColumnElement[Any]:
         return sa.literal(now) - sa.literal(self.window_s) * sa.text("interval '1 second'")
 
     def _try_acquire(self) -> float:
@@ -103,7 +105,7 @@ class PostgresRequestBudget(RequestBudget):
             ).one()
             now = row.now
             if row.blocked_until is not None and row.blocked_until > now:
-                return (row.blocked_until - now).total_seconds()
+                return float((row.blocked_until - now).total_seconds())
             window_start = self._window_start(now)
             conn.execute(
                 rate_budget_grants.delete().where(
@@ -127,11 +129,11 @@ class PostgresRequestBudget(RequestBudget):
                 count, oldest = conn.execute(sa.select(sa.func.count(), sa.func.min(recent.c.granted_at))).one()
                 if count >= limit:
                     # The window is full: a slot frees when the oldest of the newest `limit` grants expires.
-                    return max((oldest - now).total_seconds() + self.window_s, 0.001)
+                    return max(float((oldest - now).total_seconds()) + self.window_s, 0.001)
             conn.execute(rate_budget_grants.insert().values(name=self.name, granted_at=now))
             return 0.0
 
-    def _probe(self, conn: sa.Connection, learned: int | None, learned_at, now) -> int | None:
+    def _probe(self, conn: sa.Connection, learned: int | None, learned_at: datetime, now: datetime) -> int | None:
         """The limit in force: the configured maximum or the learned limit, raised by one if it is due."""
         ceiling = self.max_per_window
         if learned is None or (ceiling is not None and learned >= ceiling):

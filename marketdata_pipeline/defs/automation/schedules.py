@@ -1,5 +1,7 @@
 """The daily update: every active partition brought up to date in a single run."""
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from marketdata_pipeline.bars import partition_key
@@ -17,7 +19,7 @@ _IN_FLIGHT = [
 market_data_job = dg.define_asset_job("market_data_update", selection=dg.AssetSelection.assets("market_data"))
 
 
-def daily_run_request(symbols: list[str], date_key: str) -> dg.RunRequest:
+def daily_run_request(symbols: Sequence[str], date_key: str) -> dg.RunRequest:
     """One run over every symbol × timeframe: a range's keys are the cartesian product of the
     per-dimension ranges, so first symbol|first timeframe .. last symbol|last timeframe covers all.
     One run instead of one per partition (or per timeframe) keeps Dagster's per-run overhead out of

@@ -33,7 +33,7 @@ def symbol_universe_sensor(context: dg.SensorEvaluationContext, database: Market
         context.log.warning(skipped)
     if not added and not removed:
         return dg.SkipReason("; ".join(filter(None, ["symbol partitions match the symbols table", skipped])))
-    requests = []
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     if added:
         requests.append(symbol_partitions.build_add_request(added))
     if removed:

@@ -12,6 +12,7 @@ failed), so one failure can neither stop the others nor make the sensor send the
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote
 
 import dagster as dg
@@ -92,7 +93,7 @@ class Notice:
 
 
 def notices(found: Transitions, webserver_url: str) -> list[Notice]:
-    out = [Notice((a.key,), lambda a=a: payload(a, webserver_url), slack_text) for a in found.alerts]
+    out = [Notice((a.key,), partial(payload, a, webserver_url), slack_text) for a in found.alerts]
     if found.never_materialized:
         keys = tuple(found.never_materialized)
         out.append(Notice(keys, lambda: summary_payload(keys, webserver_url), summary_text))

@@ -22,9 +22,9 @@ def _root_cause(error) -> str:
 def failure_payload(context: dg.RunFailureSensorContext, channels: AlertChannels) -> dict:
     run = context.dagster_run
     step_errors = [
-        f"{e.step_key}: {_root_cause(e.event_specific_data.error)}"
+        f"{e.step_key}: {_root_cause(e.step_failure_data.error)}"
         for e in context.get_step_failure_events()
-        if e.event_specific_data and e.event_specific_data.error
+        if e.step_failure_data.error
     ]
     # Error texts come from other components (the API client, the database driver): mask any credential.
     error = notify.without_secrets("; ".join(step_errors) or context.failure_event.message or "", channels)

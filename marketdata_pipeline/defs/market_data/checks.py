@@ -6,6 +6,7 @@ the run covered, records the per-partition outcome in partition_health, and name
 
 # No `from __future__ import annotations`: Dagster inspects the context and resource annotations at runtime.
 from collections.abc import Iterable
+from typing import Any
 
 import dagster as dg
 
@@ -67,7 +68,7 @@ def freshness_result(entries: list[PartitionHealth]) -> dg.AssetCheckResult:
         f"| {e.symbol}\\|{e.timeframe} | {e.freshness.state} | {e.freshness.last_bar or '-'} | {e.freshness.expected_last_bar} |"
         for e in bad[:_MAX_LISTED]
     ]
-    metadata = {
+    metadata: dict[str, Any] = {
         "partitions_checked": len(entries),
         **{
             state.value.lower(): _listed(partition_key(e.symbol, e.timeframe) for e in by_state[state])
@@ -88,7 +89,7 @@ def freshness_result(entries: list[PartitionHealth]) -> dg.AssetCheckResult:
 def quality_result(name: str, findings: dict[Key, quality.Finding]) -> dg.AssetCheckResult:
     failing = {key: f for key, f in findings.items() if not f.passed}
     errors = any(f.severity == quality.Severity.ERROR for f in failing.values())
-    metadata = {"partitions_checked": len(findings), "failing_partitions": _listed(partition_key(s, tf) for s, tf in failing)}
+    metadata: dict[str, Any] = {"partitions_checked": len(findings), "failing_partitions": _listed(partition_key(s, tf) for s, tf in failing)}
     if failing:
         sample = [f"- **{partition_key(s, tf)}** ({len(f.problems)}): " + "; ".join(f.problems[:5]) for (s, tf), f in failing.items()]
         metadata["problems"] = dg.MetadataValue.md("\n".join(sample[:_MAX_LISTED]))

@@ -115,7 +115,10 @@ def test_the_contract_catches_an_upward_import(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("module", ["marketdata_pipeline.storage.bars", "marketdata_pipeline.storage.io_manager"])
+@pytest.mark.parametrize(
+    "module",
+    ["marketdata_pipeline.storage.bars", "marketdata_pipeline.storage.io_manager", "marketdata_pipeline.storage.request_budget"],
+)
 def test_importing_storage_leaves_logging_alone(module):
     """The client's log redaction is installed when a client is built, not as a side effect of an import."""
     import subprocess

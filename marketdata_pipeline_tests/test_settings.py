@@ -39,3 +39,18 @@ def test_the_definitions_refuse_to_start_with_a_bad_base_url(monkeypatch):
     monkeypatch.setenv("POLYGON_BASE_URL", "127.0.0.1:8765")
     with pytest.raises(ConfigError, match="127.0.0.1:8765"):
         resources_from_env()
+
+
+def test_a_dot_env_file_is_honoured_and_wins_over_the_shell_as_in_dagster(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("MASSIVE_API_KEY=from-dot-env-0123\nMARKETDATA_REVISION_SESSIONS=4\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.setenv("MARKETDATA_REVISION_SESSIONS", "3")
+    settings = Settings.from_env()
+    assert settings.polygon_api_key == "from-dot-env-0123" and settings.api_key_var == "MASSIVE_API_KEY"
+    assert settings.revision_sessions == 4  # Dagster's loader lets ./.env override the shell too
+
+
+def test_secrets_stay_out_of_the_settings_repr():
+    settings = Settings.from_env({"POLYGON_API_KEY": "pk_secret_0123456789", "DATABASE_URL": "postgresql://u:pw@h/db"})
+    assert "pk_secret_0123456789" not in repr(settings) and "pw@" not in repr(settings)

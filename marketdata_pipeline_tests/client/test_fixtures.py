@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from marketdata_pipeline.bars import BAR_DTYPES  # the client returns bars in the stored schema
 from marketdata_pipeline.client.aggs import BAR_COLUMNS, bars_frame, check_adjusted, grouped_frame
 from marketdata_pipeline.client.errors import (
     PolygonAuthError,
@@ -20,16 +21,6 @@ from marketdata_pipeline.client.errors import (
 from marketdata_pipeline.client.reference import DIVIDEND_COLUMNS, SPLIT_COLUMNS, records_frame
 from marketdata_pipeline.client.transport import parse_response
 
-BAR_DTYPES = {
-    "time": "datetime64[ns, UTC]",
-    "open": "float64",
-    "high": "float64",
-    "low": "float64",
-    "close": "float64",
-    "volume": "float64",
-    "vwap": "float64",
-    "trade_count": "Int64",
-}
 NOT_CLIENT_ENDPOINTS = ("/v3/reference/tickers",)  # the symbol universe is not fetched through this client
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
-from marketdata_pipeline.bars import BAR_COLUMNS
+from marketdata_pipeline.bars import BAR_COLUMNS, partition_key
 from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars, pg_timestamps
 from marketdata_pipeline.storage.database import engine_for
 
@@ -68,7 +68,7 @@ def _append(cursor: psycopg.Cursor, symbol: str, timeframe: str, bars: pd.DataFr
 
 def partition_lock_key(symbol: str, timeframe: str) -> int:
     """The partition's advisory-lock key: a stable signed 64-bit digest (Python's hash() is salted per process)."""
-    digest = hashlib.blake2b(f"market_data|{symbol}|{timeframe}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"market_data|{partition_key(symbol, timeframe)}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

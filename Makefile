@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test faults bench screenshots sandbox clean
+.PHONY: run test lint faults bench screenshots sandbox clean
 
 $(BIN)/marketdata: pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -14,6 +14,10 @@ $(BIN)/marketdata: pyproject.toml setup.py
 
 run: $(BIN)/marketdata  ## database + sandbox (unless POLYGON_API_KEY) + Dagster UI on http://127.0.0.1:3000
 	$(BIN)/marketdata run
+
+lint: $(BIN)/marketdata  ## ruff (lint + import order) and mypy (strict on client/ and storage/)
+	$(BIN)/ruff check marketdata_pipeline marketdata_pipeline_tests
+	$(BIN)/mypy marketdata_pipeline
 
 test: $(BIN)/marketdata  ## the test suite, against DATABASE_URL or an embedded PostgreSQL
 	$(BIN)/pytest

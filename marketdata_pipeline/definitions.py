@@ -1,20 +1,20 @@
-"""The code location: every domain registers its own definitions; resources come from the environment."""
+"""The code location: every domain registers its own definitions; resources are configured from Settings."""
 
 import dagster as dg
 
-from marketdata_pipeline.automation import definitions as automation
+from marketdata_pipeline.defs.automation import definitions as automation
 from marketdata_pipeline.defs.corporate_actions import definitions as corporate_actions
 from marketdata_pipeline.defs.features import definitions as features
-from marketdata_pipeline.health import definitions as health
-from marketdata_pipeline.market import definitions as market
-from marketdata_pipeline.resources import resources_from_env
+from marketdata_pipeline.defs.health import definitions as health
+from marketdata_pipeline.defs.market_data import definitions as market_data
+from marketdata_pipeline.defs.resources import resources_from_env
 
 defs = dg.Definitions.merge(
-    market.defs,
+    market_data.defs,
+    corporate_actions.defs,
     features.defs,
     automation.defs,
     health.defs,
-    corporate_actions.defs,
     # Runs hold one API-bound step each: a step subprocess per run would only add start-up time.
     dg.Definitions(resources=resources_from_env(), executor=dg.in_process_executor),
 )

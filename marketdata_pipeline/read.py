@@ -20,9 +20,8 @@ import psycopg
 import pyarrow as pa
 import sqlalchemy as sa
 
-from marketdata_pipeline.health import config as health_config
-from marketdata_pipeline.health.freshness import Freshness, State, assess
-from marketdata_pipeline.health.market_calendar import zone
+from marketdata_pipeline.rules.freshness import Freshness, State, assess
+from marketdata_pipeline.rules.market_calendar import zone
 from marketdata_pipeline.settings import Settings
 from marketdata_pipeline.storage.adjustment import check_adjust
 from marketdata_pipeline.storage.bar_reader import VALUE_COLUMNS, Window, read_bars_arrow
@@ -47,7 +46,7 @@ def resolve_database_url(database_url: str | None = None) -> str:
     if url:
         return url
     # Only without any configured database: start (or reuse) the embedded server under .data/.
-    from marketdata_pipeline.cli.environment import ensure_database  # TODO(reshape): move below defs/cli
+    from marketdata_pipeline.environment import ensure_database
 
     return ensure_database()
 
@@ -89,7 +88,8 @@ def _check_known(url: str, symbols: list[str]) -> None:
 
 
 def freshness_of(url: str, symbols: list[str], tf: str) -> dict[str, Freshness]:
-    now, rules = health_config.now(), health_config.freshness_rules()
+    settings = Settings.from_env()
+    now, rules = settings.clock(), settings.freshness_rules()
     # Only the newest bar: an index-only lookup (partition_stats also counts rows, a scan of the partition).
     query = sa.text(
         "select s, (select max(time) from market_data where symbol = s and timeframe = :tf) "

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from marketdata_pipeline.bench.stack import scratch_environment
 from marketdata_pipeline.sandbox.server import SandboxConfig, SandboxServer
 from marketdata_pipeline.storage import database
+from marketdata_pipeline.storage.bars import upsert_bars
 from marketdata_pipeline.storage.schema import create_schema, metadata
+from marketdata_pipeline.storage.universe import add_symbols
 from marketdata_pipeline_tests.support import HISTORY_START, THURSDAY
 
 
@@ -47,6 +49,17 @@ def clean_db(database_url) -> str:
         names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         conn.execute(sa.text(f"truncate {names}"))
     return database_url
+
+
+@pytest.fixture
+def store(clean_db):
+    """store(symbol, tf, bars): register the symbol as active and upsert its bars."""
+
+    def _store(symbol: str, tf: str, bars) -> None:
+        add_symbols(clean_db, [symbol])
+        upsert_bars(clean_db, symbol, tf, bars)
+
+    return _store
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from dagster_graphql import DagsterGraphQLClient
+
+from marketdata_pipeline.bench.waiting import wait_until_serving
 
 LAUNCH_BACKFILL = """
 mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
@@ -39,7 +40,7 @@ class DagsterDev:
         self.process: subprocess.Popen | None = None
         self.client: DagsterGraphQLClient | None = None
 
-    def __enter__(self) -> "DagsterDev":
+    def __enter__(self) -> DagsterDev:
         dagster = Path(sys.executable).parent / "dagster"
         self.process = subprocess.Popen(
             [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"],
@@ -56,18 +57,10 @@ class DagsterDev:
         return self
 
     def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"dagster dev exited with {self.process.returncode} during start-up")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/server_info", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("dagster dev did not come up")
-            time.sleep(0.5)
+        assert self.process is not None
+        wait_until_serving(
+            self.process, f"http://127.0.0.1:{self.port}/server_info", "dagster dev", self.startup_timeout_s, 0.5
+        )
 
     def __exit__(self, *exc) -> None:
         if self.process is None or self.process.poll() is not None:

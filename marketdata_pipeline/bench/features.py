@@ -72,9 +72,9 @@ def run_features(url: str, symbols: list[str], timeframes: list[str]) -> dict:
     import dagster as dg
 
     from marketdata_pipeline.defs.features.assets import bar_features
-    from marketdata_pipeline.market.assets import market_data
-    from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
-    from marketdata_pipeline.resources import resources_from_env
+    from marketdata_pipeline.defs.market_data.assets import market_data
+    from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
+    from marketdata_pipeline.defs.resources import resources_from_env
 
     os.environ.update(DATABASE_URL=url, POLYGON_API_KEY="bench-unused", POLYGON_BASE_URL="http://127.0.0.1:9")
     job = dg.define_asset_job("bar_features_only", selection=["bar_features"])
@@ -178,7 +178,7 @@ def measure_features(admin_url: str, symbols: int = 25, timeframes: list[str] = 
 
 
 def main() -> int:
-    from marketdata_pipeline.cli.environment import PROJECT_ROOT
+    from marketdata_pipeline.environment import PROJECT_ROOT
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 symbols × 2 timeframes, to check it works")

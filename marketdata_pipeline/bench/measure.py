@@ -8,10 +8,10 @@ from datetime import datetime
 import dagster as dg
 import sqlalchemy as sa
 
-from marketdata_pipeline.sandbox.market import minute_bars
+from marketdata_pipeline.bars import MAX_PAGE_LIMIT
+from marketdata_pipeline.sandbox.synthetic import minute_bars
 from marketdata_pipeline.storage.database import engine_for
 
-PAGE_LIMIT = 50_000
 _STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
 
@@ -31,7 +31,7 @@ def run_figures(instance: dg.DagsterInstance, run_ids: list[str], submitted_at: 
             materialized = max(materialized, max(e.timestamp for e in events))
             metadata = events[0].event_log_entry.asset_materialization.metadata
             for key in totals:
-                totals[key] += metadata[key].value if key in metadata else 0
+                totals[key] += float(metadata[key].value) if key in metadata else 0  # type: ignore[arg-type]
         steps = instance.get_records_for_run(run_id, of_type=_STEP_EVENTS).records
         starts = [s.timestamp for s in steps if s.event_log_entry.dagster_event_type == dg.DagsterEventType.STEP_START]
         ends = [s.timestamp for s in steps if s.event_log_entry.dagster_event_type != dg.DagsterEventType.STEP_START]
@@ -69,13 +69,13 @@ def sandbox_figures(requests: list[dict]) -> dict:
 
 
 def reference_pages(symbols: list[str], timeframes: list[str], start: datetime, end: datetime) -> int:
-    """Pages a direct fetch of every partition needs at limit=50000: Polygon's limit counts base
+    """Pages a direct fetch of every partition needs at limit=MAX_PAGE_LIMIT: Polygon's limit counts base
     aggregates (minutes with trades for intraday timeframes, days for 1d)."""
     pages = 0
     for symbol in symbols:
         minutes = len(minute_bars(symbol, start, end))
         for tf in timeframes:
-            pages += 1 if tf == "1d" else max(1, math.ceil(minutes / PAGE_LIMIT))
+            pages += 1 if tf == "1d" else max(1, math.ceil(minutes / MAX_PAGE_LIMIT))
     return pages
 
 

@@ -10,6 +10,7 @@ import httpx
 import pandas as pd
 import sqlalchemy as sa
 
+from marketdata_pipeline.bars import MAX_PAGE_LIMIT
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.timeframes import timeframe
 
@@ -28,7 +29,7 @@ def _fetch(http: httpx.Client, symbol: str, tf: str, start: datetime, end: datet
     spec = timeframe(tf)
     url = (f"/v2/aggs/ticker/{symbol}/range/{spec.multiplier}/{spec.timespan}/"
            f"{int(start.timestamp() * 1000)}/{int(end.timestamp() * 1000)}")
-    params: dict | None = {"adjusted": "false", "limit": 50000}
+    params: dict | None = {"adjusted": "false", "limit": MAX_PAGE_LIMIT}
     rows: list[dict] = []
     while url:
         for backoff in (*BACKOFF_S, None):

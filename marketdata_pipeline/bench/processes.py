@@ -52,7 +52,7 @@ class ProcessSampler:
         while not self._stop.wait(self.interval_s):
             self.sample()
 
-    def __enter__(self) -> "ProcessSampler":
+    def __enter__(self) -> ProcessSampler:
         self.sample()
         self._thread.start()
         return self

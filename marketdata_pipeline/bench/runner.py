@@ -8,6 +8,7 @@ import os
 import platform
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster
@@ -19,9 +20,9 @@ from marketdata_pipeline.bench.naive import TABLE as NAIVE_TABLE
 from marketdata_pipeline.bench.naive import run_naive
 from marketdata_pipeline.bench.plans import ALL_TIMEFRAMES, NEXT_DAY, NOW, Plan
 from marketdata_pipeline.bench.processes import ProcessSampler
+from marketdata_pipeline.bench.read_path import measure_read_path
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
 from marketdata_pipeline.bench.stack import at_midnight, stack, symbol_universe
-from marketdata_pipeline.bench.read_path import measure_read_path
 from marketdata_pipeline.bench.write_path import measure_write_path
 from marketdata_pipeline.storage.database import create_database, embedded_server_pids
 from marketdata_pipeline.storage.schema import create_schema
@@ -32,7 +33,7 @@ log = logging.getLogger("marketdata.bench")
 class _Sampled(ProcessSampler):
     """The bench process, the sandbox, the embedded PostgreSQL and `extra` roots (e.g. dagster dev)."""
 
-    def __init__(self, sandbox: SandboxProcess, extra: list[int] = ()):
+    def __init__(self, sandbox: SandboxProcess, extra: Sequence[int] = ()):
         super().__init__([os.getpid(), sandbox.process.pid, *embedded_server_pids(), *extra])
         self.sandbox_pid = sandbox.process.pid
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from marketdata_pipeline.bench.dagster_dev import free_port
+from marketdata_pipeline.bench.waiting import wait_until_serving
 
 
 class SandboxProcess:
@@ -20,23 +20,13 @@ class SandboxProcess:
         self.config = config
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "SandboxProcess":
+    def __enter__(self) -> SandboxProcess:
         marketdata = Path(sys.executable).parent / "marketdata"
         self.process = subprocess.Popen(
             [str(marketdata), "sandbox", "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError("the sandbox exited during start-up")
-            try:
-                httpx.get(f"{self.base_url}/_sandbox/config", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the sandbox did not come up") from None
-                time.sleep(0.2)
+        wait_until_serving(self.process, f"{self.base_url}/_sandbox/config", "the sandbox", timeout_s=60)
         self.configure(**self.config)
         return self
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from marketdata_pipeline.automation.universe_sync import sync_partitions
+from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.bench.dagster_dev import DagsterDev
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
-from marketdata_pipeline.cli.environment import PROJECT_ROOT
-from marketdata_pipeline.sandbox.market import DEFAULT_STOCKS
+from marketdata_pipeline.defs.automation.sensors import sync_partitions
+from marketdata_pipeline.environment import PROJECT_ROOT
+from marketdata_pipeline.sandbox.synthetic import DEFAULT_STOCKS
 from marketdata_pipeline.storage.database import create_database
 from marketdata_pipeline.storage.schema import create_schema
 from marketdata_pipeline.storage.universe import add_symbols
@@ -86,7 +87,7 @@ def symbol_universe(n: int) -> list[str]:
 
 
 def partition_keys(symbols: list[str], timeframes: list[str]) -> list[str]:
-    return [f"{s}|{tf}" for s in symbols for tf in timeframes]
+    return [partition_key(s, tf) for s in symbols for tf in timeframes]
 
 
 def at_midnight(day: date) -> datetime:

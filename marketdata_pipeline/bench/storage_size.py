@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
 from marketdata_pipeline.bench.stack import scratch_environment
-from marketdata_pipeline.cli.environment import PROJECT_ROOT
+from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.storage.database import create_database, engine_for
 from marketdata_pipeline.storage.schema import create_schema
 from marketdata_pipeline.timeframes import TIMEFRAMES

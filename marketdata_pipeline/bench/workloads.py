@@ -7,11 +7,13 @@ from datetime import datetime
 
 import dagster as dg
 
-from marketdata_pipeline.automation.daily_schedule import daily_market_data_schedule, daily_run_request
 from marketdata_pipeline.bench.measure import bars_in_database, reference_pages, run_figures, sandbox_figures
 from marketdata_pipeline.bench.stack import Stack, partition_keys
-from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
+from marketdata_pipeline.bench.waiting import wait_for
+from marketdata_pipeline.defs.automation.schedules import daily_market_data_schedule, daily_run_request
+from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
 from marketdata_pipeline.timeframes import TIMEFRAMES
+
 
 def _finish(figures: dict, rate_per_minute: int | None, reference: int | None) -> dict:
     requests = figures["requests"]
@@ -50,7 +52,9 @@ def daily_update(stack: Stack, next_now: datetime, rate_per_minute: int | None, 
     time.sleep(settle_s)
     stack.sandbox.configure(now=next_now)
     context = dg.build_schedule_context(instance=stack.instance, scheduled_execution_time=next_now)
-    figures = _queued(stack, [daily_market_data_schedule(context)])
+    request = daily_market_data_schedule(context)
+    assert isinstance(request, dg.RunRequest), request
+    figures = _queued(stack, [request])
     figures["new_bars"] = figures["bars_in_database"] - before
     return _finish(figures, rate_per_minute, None)
 
@@ -67,7 +71,7 @@ def queued_backfill(stack: Stack, symbols: list[str], start: datetime, now: date
 def _queued(stack: Stack, requests: list[dg.RunRequest]) -> dict:
     stack.sandbox.clear_requests()
     submitted = time.time()
-    run_ids = [stack.dev.client.submit_job_execution("market_data_update", tags=r.tags) for r in requests]
+    run_ids = [stack.dev.client.submit_job_execution("market_data_update", tags=dict(r.tags)) for r in requests]
     _wait_for_runs(stack.instance, run_ids)
     return {
         "runs_requested": len(requests),
@@ -78,11 +82,6 @@ def _queued(stack: Stack, requests: list[dg.RunRequest]) -> dict:
 
 
 def _wait_for_runs(instance: dg.DagsterInstance, run_ids: list[str], timeout_s: float = 1800) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        runs = [instance.get_run_by_id(run_id) for run_id in run_ids]
-        if all(run.is_finished for run in runs):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"runs still going after {timeout_s} s")
-        time.sleep(1)
+    finished = wait_for(lambda: all(instance.get_run_by_id(run_id).is_finished for run_id in run_ids), timeout_s, 1)
+    if not finished:
+        raise TimeoutError(f"runs still going after {timeout_s} s")

@@ -144,6 +144,7 @@ def measure_write_path(admin_or_db_url: str, rows: int = 1_000_000) -> dict:
         # ru_maxrss is the true high-water mark (KiB on Linux); sampling RSS with psutil would miss short peaks.
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    report["ratio_vs_raw_copy"] = round(report["rows_per_s"] / report["raw_copy_rows_per_s"], 3)
-    report["ratio_vs_to_sql"] = round(report["rows_per_s"] / report["to_sql_rows_per_s"], 1)
+    rate = float(report["rows_per_s"])  # type: ignore[arg-type]
+    report["ratio_vs_raw_copy"] = round(rate / float(report["raw_copy_rows_per_s"]), 3)  # type: ignore[arg-type]
+    report["ratio_vs_to_sql"] = round(rate / float(report["to_sql_rows_per_s"]), 1)  # type: ignore[arg-type]
     return report

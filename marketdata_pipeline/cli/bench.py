@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
-from marketdata_pipeline.cli.environment import PROJECT_ROOT
+from marketdata_pipeline.environment import PROJECT_ROOT
+from marketdata_pipeline.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from marketdata_pipeline.storage.database import start_embedded
 
     # Its own server unless DATABASE_URL names one: the benchmark creates and drops scratch databases.
-    admin_url = os.environ.get("DATABASE_URL") or start_embedded(
+    admin_url = Settings.from_env().database_url or start_embedded(
         Path(tempfile.mkdtemp(prefix="mdp-bench-pg-")) / "data", cleanup="delete"
     )
     report = run_plan(QUICK if args.quick else FULL, admin_url)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from marketdata_pipeline.cli.environment import EMBEDDED_DB_NAME, embedded_data_dir
+from marketdata_pipeline.environment import EMBEDDED_DB_NAME, embedded_data_dir
+from marketdata_pipeline.settings import Settings
 from marketdata_pipeline.storage import database
 from marketdata_pipeline.storage.schema import create_schema
 
@@ -17,12 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = os.environ.get("DATABASE_URL")
+    settings = Settings.from_env()
+    url = settings.database_url
     if not url:
         # Left running after this command exits (cleanup=None): the URL must stay usable by whoever reads it.
-        admin = database.start_embedded(embedded_data_dir(), cleanup=None)
+        data_dir = embedded_data_dir(settings)
+        admin = database.start_embedded(data_dir, cleanup=None)
         url = database.create_database(admin, EMBEDDED_DB_NAME)
-        print(f"embedded PostgreSQL in {embedded_data_dir()} (left running)", file=sys.stderr)
+        print(f"embedded PostgreSQL in {data_dir} (left running)", file=sys.stderr)
     database.check_connection(url)
     create_schema(url)
     print(url)

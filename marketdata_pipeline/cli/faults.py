@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from marketdata_pipeline.cli.environment import PROJECT_ROOT
+from marketdata_pipeline.environment import PROJECT_ROOT
 
 
 def register(sub: argparse._SubParsersAction) -> None:

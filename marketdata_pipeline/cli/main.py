@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from marketdata_pipeline.cli import bars, bench, db_url, dev, faults, sandbox, serve, status, symbols
+from marketdata_pipeline.cli import bars, bench, db_url, faults, run, sandbox, serve, status, symbols
 from marketdata_pipeline.settings import ConfigError
 from marketdata_pipeline.storage.database import DatabaseUnavailableError
 from marketdata_pipeline.symbols import InvalidSymbolError
@@ -15,7 +15,7 @@ from marketdata_pipeline.symbols import InvalidSymbolError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketdata", description="marketdata-pipeline commands")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (dev, serve, sandbox, symbols, status, bars, db_url, bench, faults):
+    for module in (run, serve, sandbox, symbols, status, bars, db_url, bench, faults):
         module.register(sub)
     return parser
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from marketdata_pipeline.bench.dagster_dev import DagsterDev, free_port
-from marketdata_pipeline.cli.environment import PROJECT_ROOT, ensure_dagster_home, ensure_database
+from marketdata_pipeline.environment import PROJECT_ROOT, ensure_dagster_home, ensure_database
 from marketdata_pipeline.storage.database import redacted
 
 WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.grpc.yaml"
@@ -93,7 +93,7 @@ class ProductionTopology(DagsterDev):
         self.start_code_server()
         return self.code_server_id()
 
-    def __enter__(self) -> "ProductionTopology":
+    def __enter__(self) -> ProductionTopology:
         try:
             self.start_code_server()  # first, so the webserver's first load of the location succeeds
             self.process = self._spawn("webserver", [
@@ -175,7 +175,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     # The same preparation as `marketdata run`: database (embedded unless DATABASE_URL), sandbox
     # (unless an API key), default universe, partitions.
-    from marketdata_pipeline.cli.dev import SANDBOX_BANNER, SANDBOX_KEY
+    from marketdata_pipeline.cli.run import SANDBOX_BANNER, SANDBOX_KEY
     from marketdata_pipeline.cli.symbols import _sync
     from marketdata_pipeline.storage.universe import DEFAULT_UNIVERSE, add_symbols, list_symbols
 

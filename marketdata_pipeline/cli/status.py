@@ -6,12 +6,12 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from marketdata_pipeline.cli.environment import ensure_dagster_home, ensure_database
-from marketdata_pipeline.health import config
-from marketdata_pipeline.health.evaluate import active_partitions, assess_partitions
-from marketdata_pipeline.health.freshness import State
-from marketdata_pipeline.health.records import Key, load_health
-from marketdata_pipeline.market.partitions import split_key
+from marketdata_pipeline.bars import partition_key, split_key
+from marketdata_pipeline.defs.evaluate import active_partitions, assess_partitions, iso_utc
+from marketdata_pipeline.environment import ensure_dagster_home, ensure_database
+from marketdata_pipeline.rules.freshness import State
+from marketdata_pipeline.settings import Settings
+from marketdata_pipeline.storage.health import Key, load_health
 
 _COLUMNS = ["symbol", "timeframe", "state", "last_bar", "expected_last_bar", "rows", "last_materialization", "failing_checks"]
 _FAILING = {State.STALE.value, State.MISSING.value}
@@ -24,10 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = ensure_database()
+    settings = Settings.from_env()
+    url = ensure_database(settings)
     keys = active_partitions(url)
     # Freshness is recomputed for this instant (read-only); quality is what the last check run recorded.
-    entries = assess_partitions(url, keys, config.now(), config.freshness_rules())
+    entries = assess_partitions(url, keys, settings.clock(), settings.freshness_rules())
     recorded = load_health(url, keys)
     materialized = _last_materializations(keys)
     rows = [
@@ -35,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
             "symbol": e.symbol,
             "timeframe": e.timeframe,
             "state": e.freshness.state.value,
-            "last_bar": _iso(e.freshness.last_bar),
-            "expected_last_bar": _iso(e.freshness.expected_last_bar),
+            "last_bar": iso_utc(e.freshness.last_bar),
+            "expected_last_bar": iso_utc(e.freshness.expected_last_bar),
             "rows": e.rows,
             "last_materialization": materialized.get((e.symbol, e.timeframe)),
             "failing_checks": list(recorded.get((e.symbol, e.timeframe), {}).get("failing_checks", [])),
@@ -45,10 +46,6 @@ def run(args: argparse.Namespace) -> int:
     ]
     print(json.dumps(rows, indent=2) if args.json else _table(rows))
     return 1 if any(r["state"] in _FAILING for r in rows) else 0
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
 def _last_materializations(keys: list[Key]) -> dict[Key, str]:
@@ -62,7 +59,7 @@ def _last_materializations(keys: list[Key]) -> dict[Key, str]:
     asset = dg.AssetKey("market_data")
     with dg.DagsterInstance.get() as instance:
         ids = instance.get_latest_storage_id_by_partition(
-            asset, DagsterEventType.ASSET_MATERIALIZATION, partitions={f"{s}|{tf}" for s, tf in keys}
+            asset, DagsterEventType.ASSET_MATERIALIZATION, partitions={partition_key(s, tf) for s, tf in keys}
         )
         if not ids:
             return {}

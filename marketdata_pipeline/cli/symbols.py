@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from marketdata_pipeline.automation.universe_sync import sync_partitions
-from marketdata_pipeline.cli.environment import ensure_dagster_home, ensure_database
+from marketdata_pipeline.defs.automation.sensors import sync_partitions
+from marketdata_pipeline.environment import ensure_dagster_home, ensure_database
 from marketdata_pipeline.storage.universe import active_symbols, add_symbols, deactivate_symbols, list_symbols
 
 

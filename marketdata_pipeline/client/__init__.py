@@ -1,6 +1,8 @@
-"""Polygon.io / Massive REST client: bars, grouped daily, splits, dividends; retries, budget, breaker."""
+"""Polygon.io / Massive REST client: bars, grouped daily, splits, dividends; retries, budget, breaker.
 
-from marketdata_pipeline.client.budget import NullBudget, PostgresRequestBudget, RequestBudget, budget_name
+A standalone library: it imports nothing of the project but the leaf modules (bars, timeframes)."""
+
+from marketdata_pipeline.client.budget import NullBudget, RequestBudget, budget_name
 from marketdata_pipeline.client.errors import (
     CircuitOpenError,
     PolygonAuthError,
@@ -10,10 +12,11 @@ from marketdata_pipeline.client.errors import (
     PolygonResponseError,
     PolygonUnavailableError,
 )
-from marketdata_pipeline.client.polygon import PolygonClient
+from marketdata_pipeline.client.polygon import OFFICIAL_BASE_URL, PolygonClient
 from marketdata_pipeline.client.transport import RetryPolicy
 
 __all__ = [
+    "OFFICIAL_BASE_URL",
     "CircuitOpenError",
     "NullBudget",
     "PolygonAuthError",
@@ -23,7 +26,6 @@ __all__ = [
     "PolygonRequestError",
     "PolygonResponseError",
     "PolygonUnavailableError",
-    "PostgresRequestBudget",
     "RequestBudget",
     "RetryPolicy",
     "budget_name",

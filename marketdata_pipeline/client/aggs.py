@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
+from marketdata_pipeline.bars import BAR_COLUMNS, MAX_PAGE_LIMIT, TIME_DTYPE
 from marketdata_pipeline.client.errors import PolygonResponseError
 from marketdata_pipeline.client.params import query_value, time_param
 from marketdata_pipeline.client.transport import Transport
 from marketdata_pipeline.timeframes import timeframe
 
-BAR_COLUMNS = ["time", "open", "high", "low", "close", "volume", "vwap", "trade_count"]
-TIME_DTYPE = "datetime64[ns, UTC]"
-MAX_PAGE_LIMIT = 50000  # `limit` counts base aggregates (minutes for intraday), so always ask for the maximum
+__all__ = ["BAR_COLUMNS", "MAX_PAGE_LIMIT", "AggsAPI", "bars_frame", "grouped_frame"]
 
 _PRICE_FIELDS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "vw": "vwap"}
 _REQUIRED = ("t", "o", "h", "l", "c", "v")

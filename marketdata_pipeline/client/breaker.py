@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from marketdata_pipeline.client.errors import CircuitOpenError
 
@@ -58,10 +58,10 @@ class CircuitBreaker:
                     self._changed.wait(deadline - now)
 
     def _open_error(self, remaining_s: float) -> CircuitOpenError:
-        retry_at = datetime.now(timezone.utc).timestamp() + remaining_s
+        retry_at = datetime.now(UTC).timestamp() + remaining_s
         return CircuitOpenError(
             f"Polygon API unavailable: circuit open after {self.threshold} consecutive failures; "
-            f"retrying after {datetime.fromtimestamp(retry_at, timezone.utc):%H:%M:%S} UTC"
+            f"retrying after {datetime.fromtimestamp(retry_at, UTC):%H:%M:%S} UTC"
         )
 
     def record_success(self) -> None:

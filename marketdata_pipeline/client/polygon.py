@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import httpx
 
-from marketdata_pipeline.client.aggs import MAX_PAGE_LIMIT, AggsAPI
+from marketdata_pipeline.bars import MAX_PAGE_LIMIT
+from marketdata_pipeline.client.aggs import AggsAPI
 from marketdata_pipeline.client.breaker import CircuitBreaker
 from marketdata_pipeline.client.budget import NullBudget, RequestBudget
 from marketdata_pipeline.client.errors import PolygonConfigError
-from marketdata_pipeline.client.redaction import Secret
+from marketdata_pipeline.client.redaction import Secret, install_log_redaction
 from marketdata_pipeline.client.reference import ReferenceAPI
 from marketdata_pipeline.client.stats import ClientStats
 from marketdata_pipeline.client.transport import RetryPolicy, Transport
-from marketdata_pipeline.settings import OFFICIAL_BASE_URL
 
+OFFICIAL_BASE_URL = "https://api.massive.com"  # Polygon.io renamed itself Massive; api.polygon.io still works
 MISSING_KEY = "no Polygon API key: set POLYGON_API_KEY (or its alias MASSIVE_API_KEY)"
 
 
 class PolygonClient:
     """`client.aggs.range(...)`, `client.aggs.grouped_daily(...)`, `client.reference.splits(...)`.
 
-    Thread-safe: share one client between worker threads; `client.stats` counts for all of them and
-    `client.stats.measure()` for the calling thread's unit of work.
+    Thread-safe: share one client between worker threads; `client.stats` counts for all of them.
     """
 
     def __init__(
@@ -38,6 +38,7 @@ class PolygonClient:
         page_limit: int = MAX_PAGE_LIMIT,
         http_transport: httpx.BaseTransport | None = None,
     ):
+        install_log_redaction()
         key = api_key if isinstance(api_key, Secret) else Secret(api_key or "")
         if not key.get().strip():
             raise PolygonConfigError(MISSING_KEY)
@@ -64,8 +65,8 @@ class PolygonClient:
     def close(self) -> None:
         self._transport.close()
 
-    def __enter__(self) -> "PolygonClient":
+    def __enter__(self) -> PolygonClient:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -71,5 +71,12 @@ class RedactingFilter(logging.Filter):
 # logger that handles requests (ours, httpx's and httpcore's) gets the filter by name.
 REQUEST_LOGGERS = ("marketdata_pipeline.client", "httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
 _filter = RedactingFilter()
-for _name in REQUEST_LOGGERS:
-    logging.getLogger(_name).addFilter(_filter)
+
+
+def install_log_redaction() -> None:
+    """Add the redacting filter to the request loggers (idempotent). Called when a client is built, not at
+    import: importing a module of this package must not change the process's logging."""
+    for name in REQUEST_LOGGERS:
+        logger = logging.getLogger(name)
+        if _filter not in logger.filters:
+            logger.addFilter(_filter)

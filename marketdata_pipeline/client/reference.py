@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -35,7 +36,7 @@ def records_frame(results: Iterable[dict[str, Any]], columns: dict[str, str]) ->
         if dtype == "date":
             frame[column] = pd.to_datetime(raw[column], format="%Y-%m-%d").astype("datetime64[ns]")
         else:
-            frame[column] = raw[column].astype(dtype)
+            frame[column] = raw[column].astype(dtype)  # type: ignore[call-overload]  # names from a table
     return frame
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields
-from typing import Iterator
 
 
 @dataclass
@@ -40,29 +37,11 @@ class Counters:
 
 
 class ClientStats(Counters):
-    """Totals for the client's lifetime, plus `measure()` scopes for one unit of work.
-
-    A scope is bound to the calling thread's context, so with several workers sharing one client
-    each scope counts only its own requests, not its neighbours'.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._scopes: ContextVar[tuple[Counters, ...]] = ContextVar(f"polygon-stats-{id(self)}", default=())
+    """Totals for the client's lifetime, shared by every worker thread; callers diff two snapshots to
+    measure one unit of work."""
 
     def add(self, **deltas: float) -> None:
         unknown = set(deltas) - {f.name for f in fields(Usage)}
         if unknown:
             raise AttributeError(f"unknown counters: {sorted(unknown)}")
         super().add(**deltas)
-        for scope in self._scopes.get():
-            scope.add(**deltas)
-
-    @contextmanager
-    def measure(self) -> Iterator[Counters]:
-        scope = Counters()
-        token = self._scopes.set((*self._scopes.get(), scope))
-        try:
-            yield scope
-        finally:
-            self._scopes.reset(token)

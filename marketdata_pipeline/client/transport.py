@@ -8,10 +8,11 @@ import random
 import re
 import socket
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -78,7 +79,7 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         pass
     try:
-        return max((parsedate_to_datetime(raw) - datetime.now(timezone.utc)).total_seconds(), 0.0)
+        return max((parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds(), 0.0)
     except (TypeError, ValueError):
         return None
 
@@ -178,9 +179,8 @@ class Transport:
         deadline = Deadline(policy.max_retry_seconds)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientError),
-            stop=tenacity.stop_after_attempt(policy.max_retries + 1)
-            | (lambda state: state.upcoming_sleep >= deadline.remaining()),
-            wait=lambda state: policy.wait_s(state.outcome.exception(), state.attempt_number),
+            stop=tenacity.stop_after_attempt(policy.max_retries + 1) | _StopAtDeadline(deadline),
+            wait=lambda state: policy.wait_s(_failure(state), state.attempt_number),
             before_sleep=lambda state: self._before_retry(what, state),
             sleep=self._sleep,
         )
@@ -263,10 +263,29 @@ class Transport:
                 self.breaker.record_failure()
 
     def _before_retry(self, what: str, state: tenacity.RetryCallState) -> None:
-        failure: TransientError = state.outcome.exception()
+        failure = _failure(state)
+        assert state.next_action is not None  # before_sleep runs once the next sleep is decided
         wait = state.next_action.sleep
         self.stats.add(retries=1)
         if failure.rate_limited:
             # Tell every process sharing the budget, so they slow down together instead of hammering.
             self.budget.penalize(wait)
         log.warning("retrying %s in %.1fs (attempt %d failed: %s)", what, wait, state.attempt_number, failure)
+
+
+def _failure(state: tenacity.RetryCallState) -> TransientError:
+    """The transient error a retry is deciding about (only TransientError is retried)."""
+    assert state.outcome is not None
+    error = state.outcome.exception()
+    assert isinstance(error, TransientError)
+    return error
+
+
+class _StopAtDeadline(tenacity.stop.stop_base):
+    """Stop when the next sleep would end past the call's deadline."""
+
+    def __init__(self, deadline: Deadline):
+        self.deadline = deadline
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return retry_state.upcoming_sleep >= self.deadline.remaining()

@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 
 import dagster as dg
 import psutil
 import sqlalchemy as sa
 from dagster_graphql import DagsterGraphQLClientError
 
-from marketdata_pipeline.automation.daily_schedule import RANGE_END, RANGE_START
+from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.bench.stack import Stack
-from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
+from marketdata_pipeline.defs.market_data.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_PARTITION
 from marketdata_pipeline.storage.database import engine_for
 
 log = logging.getLogger("marketdata.faults")
@@ -27,22 +26,12 @@ _IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.Dagst
               dg.DagsterRunStatus.CANCELING}
 
 
-def wait_for(condition: Callable[[], object], timeout_s: float, interval_s: float = 0.5):
-    """The condition's first truthy value, or None after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval_s)
-
-
 def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, last_tf: str,
            errors: list[str] | None = None, attempts: int = 3) -> str:
     """One run over a range of partitions, submitted like the daily schedule's run (into the run queue):
     the range covers every symbol registered from `first_symbol` to `last_symbol` × the timeframes between.
     A submission the UI's API refuses is retried (as a user clicks again); each refusal goes into `errors`."""
-    tags = {RANGE_START: f"{first_symbol}|{first_tf}", RANGE_END: f"{last_symbol}|{last_tf}",
+    tags = {RANGE_START_TAG: partition_key(first_symbol, first_tf), RANGE_END_TAG: partition_key(last_symbol, last_tf),
             "marketdata/api": "polygon"}
     for attempt in range(1, attempts + 1):
         try:
@@ -55,6 +44,7 @@ def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, las
             if attempt == attempts:
                 raise
             time.sleep(1)
+    raise ValueError(f"attempts must be at least 1, got {attempts}")
 
 
 def registered_symbols(instance: dg.DagsterInstance) -> list[str]:
@@ -67,7 +57,8 @@ def run(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun:
 
 def retries_of(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """The chain of automatic run retries started from `run_id` (each retry's parent is the previous run)."""
-    chain, current = [], run_id
+    chain: list[str] = []
+    current = run_id
     while True:
         children = instance.get_run_records(dg.RunsFilter(tags={PARENT_TAG: current}))
         if not children:

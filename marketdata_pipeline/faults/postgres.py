@@ -18,13 +18,13 @@ class OwnPostgres:
         self.data_dir = self.root / "data"
         self.admin_url = ""
 
-    def __enter__(self) -> "OwnPostgres":
+    def __enter__(self) -> OwnPostgres:
         self.admin_url = start_embedded(self.data_dir, cleanup=None)
         return self
 
     def _pg_ctl(self, *args: str, timeout_s: float = 60) -> None:
         import pgserver
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
 
         # The same handle start_embedded made: as root, pg_ctl must run as pgserver's system user.
         server = pgserver.get_server(self.data_dir, cleanup_mode=None)

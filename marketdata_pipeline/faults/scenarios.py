@@ -7,21 +7,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import httpx
 import psutil
 import sqlalchemy as sa
 
-from marketdata_pipeline.automation.universe_sync import sync_partitions
+from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.bench.measure import reference_pages
 from marketdata_pipeline.bench.stack import Stack, scratch_environment, symbol_universe
-from marketdata_pipeline.cli.environment import PROJECT_ROOT
+from marketdata_pipeline.bench.waiting import wait_for
+from marketdata_pipeline.defs.automation.sensors import sync_partitions
+from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.faults import harness as h
 from marketdata_pipeline.faults.postgres import OwnPostgres
 from marketdata_pipeline.faults.truth import Comparison, compare, partition_state
@@ -70,20 +73,20 @@ def _launch(ctx: Context, errors: list[str] | None = None) -> str:
 
 def _fresh(ctx: Context, **sandbox) -> None:
     """No run of an earlier scenario in flight, no bars stored, a fresh request budget, the sandbox back to a good day."""
-    if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 20):
+    if not wait_for(lambda: not h.in_flight_runs(ctx.instance), 20):
         # A run still retrying would write into, and send requests during, the next scenario.
         left = h.in_flight_runs(ctx.instance)
         log.info("  terminating runs of an earlier scenario still in flight: %s", ", ".join(r[:8] for r in left))
         for run_id in left:
             h.terminate(ctx.stack, run_id)
-        if not h.wait_for(lambda: not h.in_flight_runs(ctx.instance), 30):
+        if not wait_for(lambda: not h.in_flight_runs(ctx.instance), 30):
             log.warning("  runs still in flight: %s", h.in_flight_runs(ctx.instance))
     h.clean_slate(ctx.url)
     ctx.stack.sandbox.configure(**{**BASE_SANDBOX, **sandbox})
     ctx.stack.sandbox.clear_requests()
 
 
-def _result(name: str, runs: list[str], comparison: Comparison, recovered: bool, seconds: float | None,
+def _result(name: str, runs: list, comparison: Comparison, recovered: bool, seconds: float | None,
             user_sees: str, **details) -> dict:
     return {
         "scenario": name,
@@ -135,7 +138,7 @@ def postgres_restart(ctx: Context) -> dict:
     latency = 4.0
     _fresh(ctx, latency_s=latency)
     run_id = _launch(ctx)
-    requests = h.wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
+    requests = wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
     if not requests:
         return _result("postgres_restart", [run_id], compare(ctx.url, _partitions(), HISTORY_START, THURSDAY),
                        False, None, "the run never sent a request")
@@ -170,7 +173,7 @@ def run_killed(ctx: Context, slot_deadline_s: float = 90) -> dict:
     ctx.stack.sandbox.configure(now=FRIDAY, latency_s=latency)
     ctx.stack.sandbox.clear_requests()
     victim = _launch(ctx)
-    requests = h.wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
+    requests = wait_for(lambda: h.data_requests(ctx.stack), 120, 0.1)
     worker = h.run_worker(ctx.instance, victim) if requests else None
     if worker is None:
         return _result("run_killed", [first, victim], compare(ctx.url, _partitions(), HISTORY_START, FRIDAY), False,
@@ -185,14 +188,14 @@ def run_killed(ctx: Context, slot_deadline_s: float = 90) -> dict:
                        None, "the run ended before it could be killed")
     killed = time.time()
     ctx.stack.sandbox.configure(latency_s=0.0)
-    states = {f"{s}|{tf}": partition_state(ctx.url, s, tf, HISTORY_START, {"old": THURSDAY, "new": FRIDAY})
+    states = {partition_key(s, tf): partition_state(ctx.url, s, tf, HISTORY_START, {"old": THURSDAY, "new": FRIDAY})
               for s, tf in _partitions()}
     log.info("  partitions after the kill: %s", states)
-    freed = h.wait_for(lambda: h.claimed_slots(ctx.instance, victim) == 0, slot_deadline_s, 1)
+    freed = wait_for(lambda: h.claimed_slots(ctx.instance, victim) == 0, slot_deadline_s, 1)
     slots_freed_s = round(time.time() - killed, 1) if freed else None
     log.info("  pool slots of the killed run %s", f"freed after {slots_freed_s} s" if freed else
              f"still held after {slot_deadline_s:.0f} s")
-    retried = h.wait_for(lambda: h.retries_of(ctx.instance, victim), max(0.0, killed + slot_deadline_s - time.time()), 1)
+    retried = wait_for(lambda: h.retries_of(ctx.instance, victim), max(0.0, killed + slot_deadline_s - time.time()), 1)
     if retried:
         runs, comparison, ok, seconds, relaunched = _recover(ctx, [victim], killed, FRIDAY)
     else:
@@ -249,7 +252,8 @@ def rate_limit_storm(ctx: Context) -> dict:
     run_id = h.launch(ctx.stack, storm[0], storm[-1], timeframes[0], timeframes[-1])
     runs = h.wait_settled(ctx.instance, [run_id], 180)  # about 70 s when the client learns the limit
     ctx.stack.sandbox.configure(rate_limit_per_minute=None)
-    requests, others = [], []
+    requests: list[dict] = []
+    others: list[dict] = []
     for r in h.data_requests(ctx.stack):
         (requests if h.ticker_of(r["path"]) in storm else others).append(r)
     throttled = sum(r["status"] == 429 for r in requests)
@@ -400,7 +404,8 @@ def bad_input(admin_url: str, sandbox_url: str) -> dict:
     if setup.returncode != 0:
         raise RuntimeError(f"could not register AAPL for the bad-input scenario: {setup.stderr[-500:]}")
     before = _snapshot(url)
-    cases, worst = [], 0.0
+    cases: list[dict[str, Any]] = []
+    worst = 0.0
     for case in _bad_inputs():
         started = time.monotonic()
         try:

@@ -18,10 +18,10 @@ always progresses (an assumption: Polygon's behaviour there is undocumented).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -37,8 +37,8 @@ from marketdata_pipeline.sandbox.calendar import (
     trading_day,
     zone,
 )
-from marketdata_pipeline.sandbox.market import BAR_COLUMNS, served_day_bars, split_factor
 from marketdata_pipeline.sandbox.revisions import NO_EDITS, Edits
+from marketdata_pipeline.sandbox.synthetic import WIRE_COLUMNS, served_day_bars, split_factor
 
 INTRADAY_UNIT_MINUTES = {"minute": 1, "hour": 60}
 DAY_LEVEL = ("day", "week", "month", "quarter", "year")
@@ -48,7 +48,7 @@ _PRICES = ("o", "h", "l", "c", "vw")
 
 @dataclass(frozen=True)
 class Page:
-    bars: pd.DataFrame  # BAR_COLUMNS, in the requested sort order
+    bars: pd.DataFrame  # WIRE_COLUMNS, in the requested sort order
     query_count: int  # base aggregates read
     next_bound_ms: int | None  # asc: the next page's `from`; desc: the next page's `to`; None: last page
 
@@ -115,7 +115,7 @@ def page(
 
 
 def daily_row(symbol: str, local_date: date, edits: Edits = NO_EDITS) -> tuple | None:
-    """The unadjusted 1d bar (BAR_COLUMNS order, t = local midnight) of one trading day, or None."""
+    """The unadjusted 1d bar (WIRE_COLUMNS order, t = local midnight) of one trading day, or None."""
     day = trading_day(is_crypto(symbol), local_date)
     if day is None:
         return None
@@ -149,7 +149,7 @@ def daily_bar(
     day = trading_day(is_crypto(symbol), local_date)
     if row is None or (now_ms is not None and day.next_midnight_ms > now_ms):
         return None
-    bar = dict(zip(BAR_COLUMNS, row))
+    bar = dict(zip(WIRE_COLUMNS, row))
     if adjusted:
         factor = split_factor(symbol, local_date, as_of_date(now_ms))
         bar.update({k: bar[k] / factor for k in _PRICES}, v=bar["v"] * factor)
@@ -187,7 +187,7 @@ def _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descend
             row = daily_row(symbol, day.local_date, edits)
             if row is None:
                 continue
-            chunk = {k: np.array([v]) for k, v in zip(BAR_COLUMNS, row)}
+            chunk = {k: np.array([v]) for k, v in zip(WIRE_COLUMNS, row)}
             start_day = unit.bucket_start(day.local_date)
             chunk["bucket"] = np.array([local_midnight_ms(start_day, tz)])
             chunk["bucket_end"] = np.array([local_midnight_ms(unit.bucket_end(day.local_date), tz)])
@@ -273,7 +273,7 @@ class _Collector:
 
     def select(self) -> tuple[dict, int | None]:
         if not self.chunks:
-            empty = {k: np.array([], dtype=np.int64 if k in ("t_ms", "n", "bucket") else float) for k in BAR_COLUMNS}
+            empty = {k: np.array([], dtype=np.int64 if k in ("t_ms", "n", "bucket") else float) for k in WIRE_COLUMNS}
             return {**empty, "bucket": np.array([], dtype=np.int64)}, None
         rows = {k: np.concatenate([c[k] for c in self.chunks]) for k in self.chunks[0]}
         bucket = rows["bucket"]
@@ -291,7 +291,7 @@ def _roll_up(rows: dict) -> pd.DataFrame:
     """Aggregate ascending base rows by bucket: o first, c last, h max, l min, v/n sums, vw volume-weighted."""
     bucket = rows["bucket"]
     if len(bucket) == 0:
-        return pd.DataFrame({k: rows[k] for k in BAR_COLUMNS})
+        return pd.DataFrame({k: rows[k] for k in WIRE_COLUMNS})
     starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
     ends = np.concatenate((starts[1:], [len(bucket)])) - 1
     v = np.add.reduceat(rows["v"], starts)

@@ -14,9 +14,12 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
@@ -26,13 +29,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from marketdata_pipeline.sandbox import aggregate, corporate_actions, market
+from marketdata_pipeline.bars import MAX_PAGE_LIMIT
+from marketdata_pipeline.sandbox import aggregate, corporate_actions, synthetic
 from marketdata_pipeline.sandbox.calendar import ET, is_crypto, local_date_of, to_ms, zone
 from marketdata_pipeline.sandbox.config import SandboxConfig
 from marketdata_pipeline.sandbox.faults import FaultPlan, RateLimiter, nginx_page
 from marketdata_pipeline.sandbox.requestlog import DROPPED, RequestLog, RequestRecord, key_id
 
-MAX_AGG_LIMIT = 50_000
 RATE_LIMITED = (
     "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue."
 )
@@ -57,7 +60,7 @@ class SandboxState:
     def universe(self, crypto: bool) -> list[str]:
         with self._lock:
             extra = {t for t in self.requested if is_crypto(t) == crypto}
-        return sorted(set(market.DEFAULT_CRYPTO if crypto else market.DEFAULT_STOCKS) | extra)
+        return sorted(set(synthetic.DEFAULT_CRYPTO if crypto else synthetic.DEFAULT_STOCKS) | extra)
 
 
 class BadRequest(Exception):
@@ -226,7 +229,7 @@ async def _range(request: Request) -> Response:
     params = _query(request)
     adjusted = _bool(params, "adjusted", True)
     sort = _choice(params, "sort", "asc", ("asc", "desc"))
-    limit = _int(params, "limit", 5000, 1, MAX_AGG_LIMIT)
+    limit = _int(params, "limit", 5000, 1, MAX_PAGE_LIMIT)
     start_ms, end_ms = aggregate.window_ms(ticker, start, end)
     if end_ms < start_ms:
         raise BadRequest("The parameter 'to' cannot be a time that occurs before 'from'")
@@ -285,7 +288,7 @@ def _grouped(crypto: bool):
         found = await _on_cpu_thread(
             _daily_results, state.universe(crypto), day, adjusted, state.config.now_ms(), state.config.edits
         )
-        payload = {"queryCount": len(found), "resultsCount": len(found), "adjusted": adjusted}
+        payload: dict[str, Any] = {"queryCount": len(found), "resultsCount": len(found), "adjusted": adjusted}
         if found:
             payload["results"] = _render_named(found)
         payload.update(status=_status(state), request_id=_request_id(), count=len(found))
@@ -323,15 +326,15 @@ async def _prev(request: Request) -> Response:
 class _Table:
     date_field: str  # the default sort key, filterable with .gt/.gte/.lt/.lte
     sortable: tuple[str, ...]
-    rows: object  # (as_of: date) -> list[dict]
+    rows: Callable[[date], list[dict]]  # as of a date
 
 
 def _known_dividends(as_of: date) -> list[dict]:
-    symbols = sorted({*market.DEFAULT_STOCKS})
-    return [d.as_json() for s in symbols for d in market.dividends_for(s) if d.declaration_date <= as_of]
+    symbols = sorted({*synthetic.DEFAULT_STOCKS})
+    return [d.as_json() for s in symbols for d in synthetic.dividends_for(s) if d.declaration_date <= as_of]
 
 
-_SPLITS = _Table("execution_date", ("execution_date", "ticker"), lambda as_of: [s.as_json() for s in market.all_splits(as_of)])
+_SPLITS = _Table("execution_date", ("execution_date", "ticker"), lambda as_of: [s.as_json() for s in synthetic.all_splits(as_of)])
 _DIVIDENDS = _Table(
     "ex_dividend_date",
     ("ex_dividend_date", "ticker", "declaration_date", "pay_date", "record_date", "cash_amount"),

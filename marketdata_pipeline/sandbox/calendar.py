@@ -7,7 +7,7 @@ Everything is expressed in Unix milliseconds so the data generator can stay in n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,6 @@ ET = ZoneInfo("America/New_York")
 EPOCH = date(2015, 1, 1)  # synthetic history starts here; nothing trades earlier
 LAST_DAY = date(2040, 12, 31)  # end of the exchange calendar we build
 MINUTE_MS = 60_000
-DAY_MS = 86_400_000
 EXTENDED_OPEN = time(4, 0)
 EXTENDED_AFTER_CLOSE = timedelta(hours=4)  # 16:00 close -> 20:00; 13:00 early close -> 17:00
 
@@ -28,7 +27,7 @@ def is_crypto(symbol: str) -> bool:
 
 def zone(symbol: str):
     """The zone whose midnight starts a trading day (and a 1d bar) for this symbol."""
-    return timezone.utc if is_crypto(symbol) else ET
+    return UTC if is_crypto(symbol) else ET
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def trading_day(symbol_is_crypto: bool, local_date: date) -> Day | None:
     """The trading day on `local_date`, or None (weekend, holiday, outside the synthetic history)."""
     if not EPOCH <= local_date <= LAST_DAY:
         return None
-    tz = timezone.utc if symbol_is_crypto else ET
+    tz = UTC if symbol_is_crypto else ET
     midnight = local_midnight_ms(local_date, tz)
     next_midnight = local_midnight_ms(local_date + timedelta(days=1), tz)
     if symbol_is_crypto:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from marketdata_pipeline.sandbox.corporate_actions import parse_extra_actions
 from marketdata_pipeline.sandbox.revisions import Drop, Edits, Revision, parse_drops, parse_revisions
@@ -35,7 +35,7 @@ class SandboxConfig:
         return Edits(self.revisions, self.drops)
 
     def now_ms(self) -> int:
-        moment = self.now or datetime.now(timezone.utc)
+        moment = self.now or datetime.now(UTC)
         return int(moment.timestamp() * 1000)
 
     def to_json(self) -> dict:
@@ -65,7 +65,7 @@ def _parse(name: str, value):
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("now must carry a UTC offset, e.g. 2024-06-05T16:00:00+00:00")
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     if name == "revisions":
         return parse_revisions(value)
     if name == "drops":

@@ -71,7 +71,3 @@ class FaultPlan:
         if rng.random() >= rate:
             return None
         return kinds[rng.randrange(len(kinds))]
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counter = 0

@@ -7,7 +7,7 @@ bar containing a dropped minute changes, and a bar all of whose minutes are drop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -23,7 +23,7 @@ def instant_ms(value, name: str) -> int:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Edits:
     def __bool__(self) -> bool:
         return bool(self.revisions or self.drops)
 
-    def within(self, ticker: str, start_ms: int, end_ms: int) -> "Edits":
+    def within(self, ticker: str, start_ms: int, end_ms: int) -> Edits:
         """Only the edits touching `ticker` in [start_ms, end_ms): a day's minutes are cached under these, so
         a config change reaches exactly the days it touches and no stale day is ever served."""
         if not self:

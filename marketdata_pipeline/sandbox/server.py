@@ -88,7 +88,7 @@ class SandboxServer:
         self._thread.join(timeout=10)
         self._server = self._thread = None
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         self.start()
         return self
 

@@ -7,13 +7,14 @@ import contextlib
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
-from marketdata_pipeline.client.aggs import BAR_COLUMNS
+from marketdata_pipeline.bars import BAR_COLUMNS, partition_key
 from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars, pg_timestamps
 from marketdata_pipeline.storage.database import engine_for
 
@@ -67,11 +68,18 @@ def _append(cursor: psycopg.Cursor, symbol: str, timeframe: str, bars: pd.DataFr
 
 def partition_lock_key(symbol: str, timeframe: str) -> int:
     """The partition's advisory-lock key: a stable signed 64-bit digest (Python's hash() is salted per process)."""
-    digest = hashlib.blake2b(f"market_data|{symbol}|{timeframe}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"market_data|{partition_key(symbol, timeframe)}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _delete_gone(cursor, symbol, timeframe, bars, window, newest) -> None:
+def _delete_gone(
+    cursor: psycopg.Cursor[Any],
+    symbol: str,
+    timeframe: str,
+    bars: pd.DataFrame,
+    window: tuple[datetime, datetime],
+    newest: datetime,
+) -> None:
     """Stored bars inside the re-fetched window that the answer lacks: the vendor deleted them. Nothing newer
     than the partition's newest stored bar can be stored, so the window is cut there (a first backfill with
     nothing stored skips this entirely)."""
@@ -101,7 +109,9 @@ def upsert_bars(
     fetch_started = fetch_started or datetime.now(UTC)
     with engine_for(url).begin() as conn:
         staged = conn.connection.info  # lives as long as the pooled DBAPI connection
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its DBAPI connection
+        cursor = driver.cursor()
         try:
             written = _write(cursor, _STAGE in staged, symbol, timeframe, bars, window, fetch_started)
         except BaseException as exc:
@@ -116,12 +126,22 @@ def upsert_bars(
 def _abandon(conn: sa.Connection) -> None:
     """An interrupt (run termination, Ctrl-C) can leave the server still running our statement and holding the
     partition's lock: cancel it and drop the connection, so the server rolls the transaction back at once."""
+    driver = conn.connection.driver_connection
     with contextlib.suppress(psycopg.Error):
-        conn.connection.driver_connection.cancel_safe(timeout=5)
+        if driver is not None:
+            driver.cancel_safe(timeout=5)
     conn.invalidate()
 
 
-def _write(cursor, staged: bool, symbol, timeframe, bars, window, fetch_started) -> int:
+def _write(
+    cursor: psycopg.Cursor[Any],
+    staged: bool,
+    symbol: str,
+    timeframe: str,
+    bars: pd.DataFrame,
+    window: tuple[datetime, datetime] | None,
+    fetch_started: datetime,
+) -> int:
     # A server crash may lose the last few hundred ms of acknowledged commits, never consistency: those
     # partitions are re-fetched by the next run. Not waiting for the WAL flush speeds up every call.
     cursor.execute("set local synchronous_commit = off")
@@ -131,8 +151,9 @@ def _write(cursor, staged: bool, symbol, timeframe, bars, window, fetch_started)
     last_fetch = cursor.execute(_LAST_FETCH, (symbol, timeframe)).fetchone()
     if last_fetch is not None and fetch_started < last_fetch[0]:
         _copy(cursor, _STAGE, symbol, timeframe, bars)
-        return cursor.execute(_FILL).rowcount
-    newest = cursor.execute(_NEWEST, (symbol, timeframe)).fetchone()[0]
+        return int(cursor.execute(_FILL).rowcount)
+    row = cursor.execute(_NEWEST, (symbol, timeframe)).fetchone()
+    newest = row[0] if row is not None else None  # an aggregate always returns its one row
     if window is not None and newest is not None:
         _delete_gone(cursor, symbol, timeframe, bars, window, newest)
     if newest is None:

@@ -12,9 +12,7 @@ import struct
 import numpy as np
 import pandas as pd
 
-from marketdata_pipeline.client.aggs import (
-    BAR_COLUMNS,  # the bars the client returns are the bars we store
-)
+from marketdata_pipeline.bars import BAR_COLUMNS  # the bars the client returns are the bars we store
 
 COPY_COLUMNS = ["symbol", "timeframe", *BAR_COLUMNS]
 # Column -> PostgreSQL type, for the types these tables use (binary forms below).
@@ -44,7 +42,7 @@ def _values(frame: pd.DataFrame, column: str, pg_type: str) -> tuple[np.ndarray,
         missing = series.isna().to_numpy()
         return pg_timestamps(series), missing
     # Casting through the nullable dtypes refuses lossy conversions (a fractional trade count) instead of truncating.
-    array = pd.array(series, dtype=_NULLABLE[pg_type])
+    array = pd.array(series, dtype=_NULLABLE[pg_type])  # type: ignore[call-overload]  # pandas-stubs lacks Series + dtype name
     missing = array.isna()
     return array.to_numpy(dtype=_BINARY[pg_type].lstrip(">"), na_value=0), missing
 
@@ -77,7 +75,7 @@ def encode_rows(symbol: str, timeframe: str, frame: pd.DataFrame, types: dict[st
         if missing.any():
             if drop is None:
                 drop = np.zeros((len(rows), rows.dtype.itemsize), dtype=bool)
-            offset = rows.dtype.fields[column][1]
+            offset = rows.dtype.fields[column][1]  # type: ignore[index]  # a structured dtype always has fields
             drop[missing, offset : offset + width] = True
     body = rows.view(np.uint8).reshape(len(rows), rows.dtype.itemsize)
     return _HEADER + (body.tobytes() if drop is None else body[~drop].tobytes()) + _TRAILER

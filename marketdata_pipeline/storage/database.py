@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -28,11 +29,6 @@ def with_driver(url: str, driver: str) -> str:
     if parsed.get_backend_name() != "postgresql":
         raise DatabaseUnavailableError(f"DATABASE_URL must be a PostgreSQL URL, got a {parsed.get_backend_name()!r} URL")
     return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
-
-
-def dagster_storage_url(url: str) -> str:
-    # dagster-postgres breaks on psycopg 3 (NOTIFY with bind parameters), so it gets psycopg2.
-    return with_driver(url, "psycopg2")
 
 
 def redacted(url: str) -> str:
@@ -71,7 +67,7 @@ def start_embedded(data_dir: Path, cleanup: str | None = "stop") -> str:
     return server.get_uri()
 
 
-_servers: list = []
+_servers: list[Any] = []  # pgserver handles
 
 
 def _log_pgserver_to(path: Path) -> None:

@@ -14,8 +14,8 @@ this module) are not seen; the asset check catches the harmful cases.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd

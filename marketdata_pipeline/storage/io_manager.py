@@ -1,93 +1,116 @@
-"""IO manager for bar assets: writes each fetched partition with a bulk upsert, loads partitions back."""
+"""The bars IO manager: writes the partitions an asset hands over, one transaction each, and loads
+partitions back for downstream assets.
 
-from __future__ import annotations
+The asset does the fetching and decides what a failure means; it returns an iterable of PartitionBars
+(usually a lazy one, so writing overlaps fetching and memory stays bounded). An iterable that raises after
+its last partition (the asset's deferred failure) has every partition before that written first. Extra
+metadata the iterable carries in a `metadata` mapping (the API usage) is reported with the write's own.
+"""
 
+# No `from __future__ import annotations`: Dagster inspects the nested resource's annotation at runtime.
 import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from marketdata_pipeline.client.errors import PolygonAuthError, PolygonConfigError, PolygonRequestError
-from marketdata_pipeline.market.fetch import BarFetch
-from marketdata_pipeline.market.partitions import split_key
+from marketdata_pipeline.bars import BAR_COLUMNS, BAR_DTYPES, partition_key, split_key
 from marketdata_pipeline.storage.bars import load_bars, upsert_bars
+from marketdata_pipeline.storage.resource import MarketDatabase
+
+# What load_input returns: one frame for every partition asked for.
+FRAME_COLUMNS = ["symbol", "timeframe", *BAR_COLUMNS]
 
 
-PERMANENT_ERRORS = (PolygonAuthError, PolygonConfigError, PolygonRequestError)
+@dataclass(frozen=True)
+class PartitionBars:
+    """One partition's fetched bars: the complete answer for [window[0], window[1]], fetched from
+    `fetch_started` on (see storage.bars.upsert_bars for what both mean to the write)."""
+
+    symbol: str
+    timeframe: str
+    window: tuple[datetime, datetime]
+    fetch_started: datetime
+    bars: pd.DataFrame
+
+    @property
+    def key(self) -> str:
+        return partition_key(self.symbol, self.timeframe)
+
+
+@dataclass
+class _Tally:
+    partitions: int = 0
+    rows: int = 0
+    db_s: float = 0.0
+    first: Any = None
+    last: Any = None
+    keys: list[str] = field(default_factory=list)
+
+    def add(self, part: PartitionBars, rows: int, seconds: float) -> None:
+        self.partitions += 1
+        self.rows += rows
+        self.db_s += seconds
+        if not part.bars.empty:
+            first, last = part.bars["time"].iloc[0], part.bars["time"].iloc[-1]
+            self.first = first if self.first is None else min(self.first, first)
+            self.last = last if self.last is None else max(self.last, last)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "partitions_written": self.partitions,
+            "rows_written": self.rows,
+            "db_seconds": round(self.db_s, 3),
+            "first_bar": str(self.first) if self.first is not None else "none",
+            "last_bar": str(self.last) if self.last is not None else "none",
+        }
 
 
 class PostgresBarsIOManager(dg.ConfigurableIOManager):
-    database_url: str
+    """market_data in PostgreSQL: one atomic upsert per partition out, one frame of partitions in."""
 
-    def handle_output(self, context: dg.OutputContext, obj: BarFetch) -> None:
-        before = obj.client.stats.snapshot()
-        rows, db_s, empty, failures = 0, 0.0, [], []
-        first, last = None, None
-        for result in obj:
-            req = result.request
-            key = f"{req.symbol}|{req.timeframe}"
-            if result.error is not None:
-                context.log.error(f"{key}: {result.error}")
-                failures.append((key, result.error))
-                continue
-            bars = result.bars
-            if bars.empty:
-                empty.append(key)
-                continue
-            started = time.monotonic()
-            try:
-                rows += upsert_bars(
-                    self.database_url, req.symbol, req.timeframe, bars,
-                    window=(req.start, req.end), fetch_started=result.started,
-                )
-            except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
-                # Run termination (or Ctrl-C) lands here: say what the user will want to know.
-                context.log.error(
-                    f"interrupted while writing {key}: its transaction was rolled back, so its previous rows are "
-                    "intact; partitions written before it keep their new rows, the rest were not written"
-                )
-                raise
-            db_s += time.monotonic() - started
-            first = min(first, bars["time"].iloc[0]) if first is not None else bars["time"].iloc[0]
-            last = max(last, bars["time"].iloc[-1]) if last is not None else bars["time"].iloc[-1]
-        if empty:
-            context.log.warning(f"no bars returned for {', '.join(empty)} (unknown ticker, or nothing new)")
-        stats = obj.client.stats.snapshot()
-        context.add_output_metadata(
-            {
-                "partitions": len(obj.requests),
-                "rows_written": rows,
-                "partitions_without_data": len(empty),
-                "first_bar": str(first) if first is not None else "none",
-                "last_bar": str(last) if last is not None else "none",
-                "requests": stats["requests"] - before["requests"],
-                "pages": stats["pages"] - before["pages"],
-                "rate_limited_429s": stats["rate_limited"] - before["rate_limited"],
-                "retries": stats["retries"] - before["retries"],
-                "api_seconds": round(stats["http_s"] - before["http_s"], 3),
-                "budget_wait_seconds": round(stats["budget_wait_s"] - before["budget_wait_s"], 3),
-                "db_seconds": round(db_s, 3),
-            }
-        )
-        if failures:
-            summary = "; ".join(f"{key}: {err}" for key, err in failures[:10])
-            # Bad requests and bad keys will not heal by retrying; outages and throttling may.
-            retryable = not any(isinstance(err, PERMANENT_ERRORS) for _, err in failures)
-            others = len(obj.requests) - len(failures)
-            written = f"the other {others} were written" if others else "nothing was written"
-            raise dg.Failure(
-                description=f"{len(failures)} of {len(obj.requests)} partitions failed ({written}): {summary}",
-                allow_retries=retryable,
-            )
+    database: MarketDatabase
+
+    def handle_output(self, context: dg.OutputContext, obj: Iterable[PartitionBars]) -> None:
+        tally = _Tally()
+        try:
+            for part in obj:
+                started = time.monotonic()
+                try:
+                    rows = upsert_bars(
+                        self.database.url, part.symbol, part.timeframe, part.bars,
+                        window=part.window, fetch_started=part.fetch_started,
+                    )
+                except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+                    # Run termination (or Ctrl-C) lands here: say what the user will want to know.
+                    context.log.error(
+                        f"interrupted while writing {part.key}: its transaction was rolled back, so its previous rows "
+                        "are intact; partitions written before it keep their new rows, the rest were not written"
+                    )
+                    raise
+                tally.add(part, rows, time.monotonic() - started)
+        finally:
+            # Also when the asset's iterable raises its deferred failure: what was written is reported.
+            extra: Mapping[str, Any] = getattr(obj, "metadata", None) or {}
+            context.add_output_metadata({**extra, **tally.metadata()})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        """Every partition of the upstream asset the input covers, as one frame (FRAME_COLUMNS) sorted by
+        symbol, timeframe, time. Input metadata `adjust` ("none", "splits", "all") picks the price series."""
+        adjust = (context.definition_metadata or {}).get("adjust", "none")
         frames = []
-        for key in sorted(context.asset_partition_keys):
+        for key in sorted(context.asset_partition_keys, key=split_key):
             symbol, timeframe = split_key(key)
-            # In(metadata={"adjust": "splits"}) asks for adjusted bars (storage.adjustment).
-            adjust = (context.definition_metadata or {}).get("adjust", "none")
-            frame = load_bars(self.database_url, symbol, timeframe, adjust)
+            frame = load_bars(self.database.url, symbol, timeframe, adjust=adjust)
+            if frame.empty:  # never materialized: concatenating its empty columns would lose their dtypes
+                continue
             frame.insert(0, "timeframe", timeframe)
             frame.insert(0, "symbol", symbol)
             frames.append(frame)
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if not frames:
+            dtypes = {"symbol": "object", "timeframe": "object", **BAR_DTYPES}
+            return pd.DataFrame({column: pd.Series(dtype=dtypes[column]) for column in FRAME_COLUMNS})
+        return pd.concat(frames, ignore_index=True)[FRAME_COLUMNS]

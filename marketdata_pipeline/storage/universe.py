@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
@@ -36,7 +38,7 @@ def deactivate_symbols(url: str, raw: list[str]) -> list[str]:
         return [r[0] for r in rows]
 
 
-def list_symbols(url: str, active_only: bool = False) -> list[dict]:
+def list_symbols(url: str, active_only: bool = False) -> list[dict[str, Any]]:
     query = sa.select(symbols_table).order_by(symbols_table.c.symbol)
     if active_only:
         query = query.where(symbols_table.c.active)

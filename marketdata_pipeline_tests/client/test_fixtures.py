@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 
+from marketdata_pipeline.bars import BAR_DTYPES  # the client returns bars in the stored schema
 from marketdata_pipeline.client.aggs import BAR_COLUMNS, bars_frame, check_adjusted, grouped_frame
-from marketdata_pipeline.client.errors import PolygonAuthError, PolygonRequestError, PolygonResponseError, TransientError
+from marketdata_pipeline.client.errors import (
+    PolygonAuthError,
+    PolygonRequestError,
+    PolygonResponseError,
+    TransientError,
+)
 from marketdata_pipeline.client.reference import DIVIDEND_COLUMNS, SPLIT_COLUMNS, records_frame
 from marketdata_pipeline.client.transport import parse_response
 
-BAR_DTYPES = {
-    "time": "datetime64[ns, UTC]",
-    "open": "float64",
-    "high": "float64",
-    "low": "float64",
-    "close": "float64",
-    "volume": "float64",
-    "vwap": "float64",
-    "trade_count": "Int64",
-}
 NOT_CLIENT_ENDPOINTS = ("/v3/reference/tickers",)  # the symbol universe is not fetched through this client
 
 
@@ -54,14 +50,14 @@ def session_midnight(t_ms: int, zone: str) -> datetime:
     """00:00 of the session day of `t_ms` in `zone`, by the standard library (not the code under test's pandas)."""
     tz = ZoneInfo(zone)
     day = datetime.fromtimestamp(t_ms / 1000, tz).date()
-    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
 
 
 def test_session_midnight_by_hand():
     # 2020-10-14T20:00Z is 16:00 EDT (UTC-4): midnight is 04:00Z; 2020-01-02T21:00Z is 16:00 EST (UTC-5): 05:00Z.
-    assert session_midnight(1602705600000, "America/New_York") == datetime(2020, 10, 14, 4, tzinfo=timezone.utc)
-    assert session_midnight(1577998800000, "America/New_York") == datetime(2020, 1, 2, 5, tzinfo=timezone.utc)
-    assert session_midnight(1602705600000, "UTC") == datetime(2020, 10, 14, tzinfo=timezone.utc)
+    assert session_midnight(1602705600000, "America/New_York") == datetime(2020, 10, 14, 4, tzinfo=UTC)
+    assert session_midnight(1577998800000, "America/New_York") == datetime(2020, 1, 2, 5, tzinfo=UTC)
+    assert session_midnight(1602705600000, "UTC") == datetime(2020, 10, 14, tzinfo=UTC)
 
 
 def test_every_fixture_parses(fixtures_dir):

@@ -8,8 +8,8 @@ import multiprocessing
 import re
 import threading
 import time
-from datetime import date
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -21,16 +21,17 @@ from marketdata_pipeline.client import (
     PolygonClient,
     PolygonConfigError,
     PolygonUnavailableError,
-    PostgresRequestBudget,
     RetryPolicy,
 )
-from marketdata_pipeline.client.resource import PolygonResource
+from marketdata_pipeline.defs.resources import PolygonResource
 from marketdata_pipeline.sandbox import faults
 from marketdata_pipeline.sandbox.aggregate import bars
 from marketdata_pipeline.sandbox.config import FAULT_KINDS
+from marketdata_pipeline.storage.request_budget import PostgresRequestBudget
+from marketdata_pipeline.storage.resource import MarketDatabase
+from marketdata_pipeline_tests.storage.test_request_budget import max_in_window
 
 from .conftest import FAST_RETRY, KEY
-from .test_budget import max_in_window
 
 START, END = date(2024, 5, 27), date(2024, 6, 5)
 
@@ -292,7 +293,7 @@ def test_two_processes_share_one_budget(sandbox, clean_db, short_rate_window):
 
 def _learning_worker(base_url: str, database_url: str, calls: int, barrier) -> None:
     # As a run builds it: a database, and no POLYGON_MAX_REQUESTS_PER_MINUTE.
-    client = PolygonResource(api_key=KEY, base_url=base_url, database_url=database_url).client()
+    client = PolygonResource(api_key=KEY, base_url=base_url, database=MarketDatabase(url=database_url)).build_client()
     assert isinstance(client.budget, PostgresRequestBudget) and client.budget.max_per_window is None
     client.budget.window_s = 2.2  # the sandbox's 60 s window is shortened to 2 s
     barrier.wait()

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from marketdata_pipeline.defs.corporate_actions.assets import refresh
-from marketdata_pipeline.health.evaluate import check_quality
-from marketdata_pipeline.health.freshness import FreshnessRules
-from marketdata_pipeline.health.quality import PRICE_JUMPS
+from marketdata_pipeline.defs.evaluate import check_quality
 from marketdata_pipeline.read import load_bars
+from marketdata_pipeline.rules.freshness import FreshnessRules
+from marketdata_pipeline.rules.quality import PRICE_JUMPS
 from marketdata_pipeline.storage.adjustment import adjustment_factors
 from marketdata_pipeline.storage.bars import load_bars as load_partition
 from marketdata_pipeline.storage.bars import upsert_bars

@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from marketdata_pipeline.automation.daily_schedule import RANGE_END, RANGE_START
+from marketdata_pipeline.definitions import defs
 from marketdata_pipeline.defs.corporate_actions.assets import dividends, splits
 from marketdata_pipeline.defs.corporate_actions.schedules import corporate_actions_job, daily_corporate_actions_schedule
-from marketdata_pipeline.definitions import defs
-from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
-from marketdata_pipeline.resources import resources_from_env
+from marketdata_pipeline.defs.market_data.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_PARTITION
+from marketdata_pipeline.defs.resources import resources_from_env
 from marketdata_pipeline.storage.corporate_actions import DIVIDENDS, SPLITS, load_actions
 from marketdata_pipeline_tests.corporate_actions.conftest import logged, served
 
@@ -26,7 +25,7 @@ def test_one_run_materializes_both_assets_for_two_symbols(monkeypatch, clean_db,
 
     result = dg.materialize(
         [splits, dividends], instance=instance, resources=resources_from_env(),
-        tags={RANGE_START: "AAPL", RANGE_END: "X:BTCUSD"},
+        tags={RANGE_START_TAG: "AAPL", RANGE_END_TAG: "X:BTCUSD"},
     )
 
     assert result.success
@@ -53,4 +52,4 @@ def test_graph_schedule_and_backfill_policy(instance):
     instance.add_dynamic_partitions(SYMBOLS_PARTITION, ["AAPL", "MSFT", "X:BTCUSD"])
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2024, 6, 12, 2, tzinfo=UTC))
     request = daily_corporate_actions_schedule.evaluate_tick(context).run_requests[0]
-    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("AAPL", "X:BTCUSD")
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("AAPL", "X:BTCUSD")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from marketdata_pipeline.storage.bars import load_bars, upsert_bars
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.storage.schema import create_schema
-from marketdata_pipeline_tests.health.conftest import make_bars
+from marketdata_pipeline_tests.bars_support import make_bars
 from marketdata_pipeline_tests.support import REPO
 
 SQL = REPO / "deploy" / "timescaledb" / "market_data_hypertable.sql"

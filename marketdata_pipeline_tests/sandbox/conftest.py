@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from marketdata_pipeline.sandbox.server import SandboxConfig, SandboxServer
 
 # A fixed clock so every test sees the same data no matter when it runs.
-DEFAULT_NOW = datetime(2025, 6, 30, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2025, 6, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -104,7 +104,7 @@ def test_adjusted_is_unadjusted_divided_by_later_splits(client, sandbox):
     splits = client.get("/v3/reference/splits", params={"ticker": "NVDA"}).json()["results"]
     assert {"execution_date": "2024-06-10", "split_from": 1, "split_to": 10, "ticker": "NVDA"}.items() <= splits[0].items()
 
-    sandbox.set_now(datetime(2024, 6, 8, tzinfo=timezone.utc))  # before the split it is not known yet
+    sandbox.set_now(datetime(2024, 6, 8, tzinfo=UTC))  # before the split it is not known yet
     early = client.get(RANGE.format("NVDA", 1, "day", "2024-06-03", "2024-06-07")).json()["results"]
     assert [b["c"] for b in early] == [raw[b["t"]]["c"] for b in early]
 

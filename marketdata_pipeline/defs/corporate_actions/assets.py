@@ -12,8 +12,8 @@ import dagster as dg
 import pandas as pd
 
 from marketdata_pipeline.client.polygon import PolygonClient
-from marketdata_pipeline.client.resource import PolygonResource
-from marketdata_pipeline.market.partitions import symbol_partitions
+from marketdata_pipeline.defs.market_data.partitions import symbol_partitions
+from marketdata_pipeline.defs.resources import PolygonResource
 from marketdata_pipeline.storage.corporate_actions import Replacement, replace_dividends, replace_splits
 from marketdata_pipeline.storage.resource import MarketDatabase
 from marketdata_pipeline.symbols import asset_class

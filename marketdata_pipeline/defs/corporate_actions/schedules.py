@@ -7,8 +7,8 @@ over the whole symbol range. Adjustment happens on read, so the two runs need no
 
 import dagster as dg
 
-from marketdata_pipeline.automation.daily_schedule import RANGE_END, RANGE_START, SCHEDULE_TAG, daily_market_data_schedule
-from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
+from marketdata_pipeline.defs.automation.schedules import SCHEDULE_TAG, daily_market_data_schedule
+from marketdata_pipeline.defs.market_data.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_PARTITION
 
 corporate_actions_job = dg.define_asset_job(
     "corporate_actions_update", selection=dg.AssetSelection.assets("splits", "dividends")
@@ -18,7 +18,7 @@ corporate_actions_job = dg.define_asset_job(
 def daily_actions_request(symbols: list[str], date_key: str) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"actions:{date_key}",
-        tags={RANGE_START: symbols[0], RANGE_END: symbols[-1], SCHEDULE_TAG: "daily_actions", "marketdata/api": "polygon"},
+        tags={RANGE_START_TAG: symbols[0], RANGE_END_TAG: symbols[-1], SCHEDULE_TAG: "daily_actions", "marketdata/api": "polygon"},
     )
 
 

@@ -11,9 +11,10 @@ import time
 import dagster as dg
 import pandas as pd
 
-from marketdata_pipeline.defs.features import checks
 # Moves to marketdata_pipeline.defs.market_data.partitions with the reshape (issue 8).
-from marketdata_pipeline.market.partitions import bar_partitions, split_key
+from marketdata_pipeline.bars import split_key
+from marketdata_pipeline.defs.features import checks
+from marketdata_pipeline.defs.market_data.partitions import bar_partitions
 from marketdata_pipeline.quant.features import INPUT_COLUMNS, SWING_REACH, compute_features
 from marketdata_pipeline.storage.features import write_features
 from marketdata_pipeline.storage.resource import MarketDatabase

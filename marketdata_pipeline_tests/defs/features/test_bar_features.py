@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from marketdata_pipeline.automation.daily_schedule import market_data_job
+from marketdata_pipeline.definitions import defs
+from marketdata_pipeline.defs.automation.schedules import market_data_job
 from marketdata_pipeline.defs.features import checks
 from marketdata_pipeline.defs.features.assets import bar_features
-from marketdata_pipeline.definitions import defs
-from marketdata_pipeline.market.assets import market_data
-from marketdata_pipeline.market.partitions import SYMBOLS_PARTITION
+from marketdata_pipeline.defs.market_data.assets import market_data
+from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
+from marketdata_pipeline.defs.resources import resources_from_env
 from marketdata_pipeline.quant.features import compute_features
-from marketdata_pipeline.resources import resources_from_env
 from marketdata_pipeline.storage.bars import load_bars
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.storage.features import load_features

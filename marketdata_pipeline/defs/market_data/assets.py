@@ -9,6 +9,7 @@ from marketdata_pipeline.bars import split_key
 from marketdata_pipeline.defs.market_data.fetch import BarStream, PartitionRequest
 from marketdata_pipeline.defs.market_data.partitions import bar_partitions
 from marketdata_pipeline.defs.resources import FetchConfig, PolygonResource
+from marketdata_pipeline.rules.market_calendar import local_date, sessions_between
 from marketdata_pipeline.rules.windows import fetch_window
 from marketdata_pipeline.storage.bars import last_bar_times
 from marketdata_pipeline.storage.resource import MarketDatabase
@@ -51,10 +52,10 @@ def market_data(
     history_start = date.fromisoformat(fetch_config.history_start) if fetch_config.history_start else None
     requests = []
     for symbol, tf in keys:
-        start, end = fetch_window(
-            symbol, timeframe(tf), last.get((symbol, tf)), now, history_start, fetch_config.revision_sessions
-        )
-        requests.append(PartitionRequest(symbol, tf, start, end))
+        stored = last.get((symbol, tf))
+        start, end = fetch_window(symbol, timeframe(tf), stored, now, history_start, fetch_config.revision_sessions)
+        closed = sessions_between(symbol, local_date(symbol, start), local_date(symbol, now) - timedelta(days=1))
+        requests.append(PartitionRequest(symbol, tf, start, end, expects_bars=stored is None and bool(closed)))
     context.log.info(f"fetching {len(requests)} partitions: {', '.join(r.key for r in requests[:_LOGGED_KEYS])}")
     # Lazy: the IO manager iterates it, so each partition is written while the next ones are fetched.
     return BarStream(polygon.client(), requests, context.log)

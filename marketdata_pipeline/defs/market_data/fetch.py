@@ -16,8 +16,14 @@ from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.client import PolygonAuthError, PolygonClient, PolygonConfigError, PolygonRequestError
 from marketdata_pipeline.storage.io_manager import PartitionBars
 
-# Bad requests and bad keys will not heal by retrying; outages and throttling may.
-PERMANENT_ERRORS = (PolygonAuthError, PolygonConfigError, PolygonRequestError)
+
+class NoBarsError(Exception):
+    """A partition's first fetch covered closed sessions and the vendor had no bar in any of them: Polygon
+    answers a ticker it does not know with an empty 200, so this is how an unknown ticker shows."""
+
+
+# Bad requests, bad keys and unknown tickers will not heal by retrying; outages and throttling may.
+PERMANENT_ERRORS = (PolygonAuthError, PolygonConfigError, PolygonRequestError, NoBarsError)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,8 @@ class PartitionRequest:
     timeframe: str
     start: datetime
     end: datetime
+    # Nothing stored yet and the window holds closed sessions: an empty answer means the ticker is unknown.
+    expects_bars: bool = False
 
     @property
     def key(self) -> str:
@@ -90,12 +98,19 @@ class BarStream:
             if result.error is not None:
                 self.log.error(f"{req.key}: {result.error}")
                 failures.append((req.key, result.error))
+            elif (result.bars is None or result.bars.empty) and req.expects_bars:
+                error = NoBarsError(
+                    f"Polygon has no bars for {req.symbol} since {req.start.date()}: an unknown, delisted or "
+                    f"misspelled ticker? (`marketdata symbols remove {req.symbol}` drops it)"
+                )
+                self.log.error(f"{req.key}: {error}")
+                failures.append((req.key, error))
             elif result.bars is None or result.bars.empty:
                 empty.append(req.key)
             else:
                 yield PartitionBars(req.symbol, req.timeframe, (req.start, req.end), result.started, result.bars)
         if empty:
-            self.log.warning(f"no bars returned for {', '.join(empty)} (unknown ticker, or nothing new)")
+            self.log.info(f"nothing new for {', '.join(empty)}")
         self.metadata = {
             "partitions": len(self.requests),
             "partitions_without_data": len(empty),

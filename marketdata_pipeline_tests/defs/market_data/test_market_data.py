@@ -163,15 +163,20 @@ def test_a_range_run_covers_every_partition(pipeline_env, instance):
     assert materialized == {"AAPL|4h", "MSFT|4h", "X:ETHUSD|4h"}
 
 
-def test_ticker_without_data_writes_zero_rows_with_a_warning(pipeline_env, instance):
-    instance.add_dynamic_partitions(SYMBOLS_PARTITION, ["ZZZZ"])
-    result = materialize(instance, "ZZZZ|1d")
-    assert result.success
-    assert result.asset_materializations_for_node("market_data")[0].metadata["rows_written"].value == 0
-    messages = [record.user_message for record in instance.all_logs(result.run_id)]
-    assert any("no bars returned for ZZZZ|1d" in m for m in messages)
+def test_a_ticker_the_vendor_does_not_know_fails_readably_and_is_not_retried(pipeline_env, instance):
+    # Polygon (and the sandbox, for ZZ… tickers) answers an unknown ticker with an empty 200.
+    instance.add_dynamic_partitions(SYMBOLS_PARTITION, ["AAPL", "ZZZZ"])
+    job = dg.Definitions(assets=[market_data], resources=resources_from_env()).resolve_implicit_global_asset_job_def()
+    tags = {"dagster/asset_partition_range_start": "AAPL|1d", "dagster/asset_partition_range_end": "ZZZZ|1d"}
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "1 of 2 partitions failed (the other 1 were written): ZZZZ|1d: Polygon has no bars for ZZZZ" in message
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_RESTARTED]
+    assert_matches_truth(pipeline_env, "AAPL", "1d", THURSDAY)
     with engine_for(pipeline_env).connect() as conn:
-        assert conn.execute(sa.text("select count(*) from market_data")).scalar() == 0
+        assert conn.execute(sa.text("select count(*) from market_data where symbol = 'ZZZZ'")).scalar() == 0
 
 
 def test_the_only_partition_failing_does_not_claim_others_were_written(pipeline_env, instance, monkeypatch):

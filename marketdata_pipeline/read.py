@@ -96,7 +96,7 @@ def freshness_of(url: str, symbols: list[str], tf: str) -> dict[str, Freshness]:
         "from unnest(cast(:symbols as text[])) as s"
     )
     with engine_for(url).connect() as conn:
-        last = dict(conn.execute(query, {"symbols": symbols, "tf": tf}).all())
+        last: dict[str, datetime | None] = dict(conn.execute(query, {"symbols": symbols, "tf": tf}).tuples().all())
     return {s: assess(s, tf, last.get(s), now, rules) for s in symbols}
 
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 
 from marketdata_pipeline.bench.write_path import _drop, _partition
@@ -62,7 +63,7 @@ def measure_read_path(admin_or_db_url: str, rows: int = 1_000_000) -> dict:
             parquet_mb = round(out.stat().st_size / 1e6, 1)
         first = bars["time"].iloc[0]
         year = (first, bars["time"].iloc[min(YEAR_ROWS, rows) - 1])  # the quick plan stores fewer
-        loaded = {}
+        loaded: dict[str, pd.DataFrame] = {}
 
         def load(adjust: str):
             return lambda: loaded.__setitem__(adjust, load_bars(SYMBOL, TIMEFRAME, year[0], year[1], adjust, url))

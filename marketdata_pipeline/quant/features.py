@@ -164,7 +164,7 @@ def compute_features(bars: pd.DataFrame) -> pd.DataFrame:
 
 def _frame(times: pd.Series, f: dict[str, np.ndarray]) -> pd.DataFrame:
     """float64 columns with NaN for missing; nullable boolean and Int8 columns for the flags and signs."""
-    columns = {"time": times}
+    columns: dict[str, pd.Series | np.ndarray | pd.api.extensions.ExtensionArray] = {"time": times}
     columns.update({name: f[name] for name in FLOAT_FEATURES})
     columns.update({name: _nullable(f[name], "boolean") for name in BOOL_FEATURES})
     columns.update({name: _nullable(f[name], "Int8") for name in INT_FEATURES})

@@ -18,8 +18,9 @@ def naive_features(bars: pd.DataFrame) -> list[dict]:
     """One dict of features per bar (None where undefined), computed bar by bar."""
     rows = bars[["high", "low", "close", "volume"]].to_dict("records")
     out: list[dict] = []
-    closes, highs, lows, volumes, returns, vols, sma200 = [], [], [], [], [], [], []
-    ema = {12: None, 26: None}
+    closes: list[float] = []
+    highs, lows, volumes, returns, vols, sma200 = [], [], [], [], [], []
+    ema: dict[int, float | None] = {12: None, 26: None}
     signal, macds, atr, trs, gain, loss, changes = None, [], None, [], None, None, []
     swings_high, swings_low = [], []
     for t, row in enumerate(rows):
@@ -29,7 +30,10 @@ def naive_features(bars: pd.DataFrame) -> list[dict]:
             returns.append(math.log(c / closes[-1]))
             trs.append(max(h - l, abs(h - closes[-1]), abs(l - closes[-1])))
             changes.append(c - closes[-1])
-        closes.append(c), highs.append(h), lows.append(l), volumes.append(v)
+        closes.append(c)
+        highs.append(h)
+        lows.append(l)
+        volumes.append(v)
         f["log_return"] = returns[-1] if t else None
         for w in (20, 60):
             f[f"realized_vol_{w}"] = statistics.stdev(returns[-w:]) if len(returns) >= w else None

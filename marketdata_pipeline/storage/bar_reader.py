@@ -16,8 +16,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -33,6 +35,8 @@ _TYPES = {
     **{c: pa.float64() for c in VALUE_COLUMNS[:-1]},
     "trade_count": pa.int64(),
 }
+# Per symbol: valid_to (µs, ascending), split factor, dividend factor (see _factors).
+_Factors = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,9 @@ def read_bars_arrow(url: str, windows: list[Window], timeframe: str, adjust: str
     )
     buffer = io.BytesIO()
     with engine_for(url).connect() as conn:
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its DBAPI connection
+        cursor = driver.cursor()
         with cursor.copy(query) as copy:
             for chunk in copy:
                 buffer.write(chunk)
@@ -80,20 +86,24 @@ def read_bars_arrow(url: str, windows: list[Window], timeframe: str, adjust: str
     return table.set_column(table.schema.get_field_index("time_us"), "time", time)
 
 
-def _factors(cursor, symbols: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _factors(cursor: psycopg.Cursor[Any], symbols: list[str]) -> _Factors:
     """Per symbol: valid_to (µs, ascending) and the split and dividend factors of the bars before each."""
     rows = cursor.execute(
         "select symbol, (extract(epoch from valid_to) * 1000000)::bigint, split_factor, dividend_factor "
         "from adjustment_factors where symbol = any(%s) order by symbol, valid_to",
         (symbols,),
     ).fetchall()
-    out: dict[str, list] = {}
+    out: dict[str, list[tuple[int, float, float]]] = {}
     for symbol, valid_to, split, dividend in rows:
         out.setdefault(symbol, []).append((valid_to, split, dividend))
-    return {s: tuple(np.array(col) for col in zip(*r)) for s, r in out.items()}
+    factors: _Factors = {}
+    for s, r in out.items():
+        valid_tos, splits, dividends = (np.array(col) for col in zip(*r))
+        factors[s] = (valid_tos, splits, dividends)
+    return factors
 
 
-def _adjust(table: pa.Table, factors: dict, adjust: str) -> pa.Table:
+def _adjust(table: pa.Table, factors: _Factors, adjust: str) -> pa.Table:
     symbols = table["symbol"].to_numpy(zero_copy_only=False)
     times = table["time_us"].to_numpy()
     split = np.ones(len(times))

@@ -63,7 +63,7 @@ class Replacement:
         return {"listed": self.listed, "inserted": self.inserted, "updated": self.updated, "deleted": self.deleted}
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """pandas scalars -> Python values psycopg stores (NaT/NA/NaN -> None, Timestamps -> dates)."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
@@ -76,9 +76,10 @@ def _plain(value):
     return value
 
 
-def _rows(kind: _Kind, symbol: str, listing: pd.DataFrame) -> dict[tuple, dict]:
+def _rows(kind: _Kind, symbol: str, listing: pd.DataFrame) -> dict[tuple[object, ...], dict[str, object]]:
+    """The listed actions of `symbol` as rows to store, by natural key."""
     mine = listing[listing["ticker"] == symbol] if "ticker" in listing else listing
-    rows: dict[tuple, dict] = {}
+    rows: dict[tuple[object, ...], dict[str, object]] = {}
     for record in mine.to_dict("records"):
         row = {column: _plain(record.get(source)) for column, source in kind.columns.items()}
         key = tuple(row[k] for k in kind.key)

@@ -125,7 +125,9 @@ def write_features(
         raise ValueError(f"{symbol}|{timeframe}: features must have one row per bar, at the bars' times")
     source = _source(bars)
     with engine_for(url).begin() as conn:
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its DBAPI connection
+        cursor = driver.cursor()
         # As for bars: a server crash may lose the last acknowledged commits, never consistency (the state
         # row commits with its features), and the next run recomputes them.
         cursor.execute("set local synchronous_commit = off")
@@ -162,5 +164,9 @@ def load_features(url: str, symbol: str, timeframe: str) -> pd.DataFrame:
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     for name, kind in FEATURE_TYPES.items():
         dtype = {"float8": "float64", "bool": "boolean", "int2": "Int8"}[kind]
-        frame[name] = frame[name].astype(dtype) if kind != "float8" else frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        frame[name] = (
+            frame[name].astype(dtype)  # type: ignore[call-overload]  # pandas-stubs accept only literal dtype names
+            if kind != "float8"
+            else frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        )
     return frame

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from marketdata_pipeline.storage.database import engine_for
@@ -178,7 +180,9 @@ FEATURE_TYPES = {
     )},
     "swing_high": "bool", "swing_low": "bool", "trend_structure": "int2", "vol_regime": "int2", "trend_regime": "int2",
 }
-_SA_TYPES = {"float8": sa.Float(53), "bool": sa.Boolean, "int2": sa.SmallInteger}
+_SA_TYPES: dict[str, sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]] = {
+    "float8": sa.Float(53), "bool": sa.Boolean, "int2": sa.SmallInteger
+}
 
 bar_features = sa.Table(
     "bar_features",

@@ -7,6 +7,7 @@ adjusted views (storage.adjustment), shown downstream as `market_data_adjusted`.
 
 # No `from __future__ import annotations`: Dagster inspects the context and resource annotations at runtime.
 from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -69,7 +70,8 @@ def _materialize(context: dg.AssetExecutionContext, polygon: PolygonResource, da
     )
 
 
-_COMMON = dict(
+# Typed as Any: Dagster's @asset overloads cannot match the inferred union of the values.
+_COMMON: dict[str, Any] = dict(
     partitions_def=symbol_partitions,
     # One run over every selected symbol (backfills and the daily schedule), not a run per symbol.
     backfill_policy=dg.BackfillPolicy.single_run(),

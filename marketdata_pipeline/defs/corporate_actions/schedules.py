@@ -5,6 +5,8 @@ market_data_update job (symbol × timeframe); this schedule fires with it (same 
 over the whole symbol range. Adjustment happens on read, so the two runs need no ordering.
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from marketdata_pipeline.defs.automation.schedules import SCHEDULE_TAG, daily_market_data_schedule
@@ -15,7 +17,7 @@ corporate_actions_job = dg.define_asset_job(
 )
 
 
-def daily_actions_request(symbols: list[str], date_key: str) -> dg.RunRequest:
+def daily_actions_request(symbols: Sequence[str], date_key: str) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"actions:{date_key}",
         tags={RANGE_START_TAG: symbols[0], RANGE_END_TAG: symbols[-1], SCHEDULE_TAG: "daily_actions", "marketdata/api": "polygon"},

@@ -7,6 +7,7 @@ recomputation from the stored bars.
 
 # No `from __future__ import annotations`: Dagster inspects the context and resource annotations at runtime.
 import time
+from typing import cast
 
 import dagster as dg
 import pandas as pd
@@ -24,7 +25,8 @@ def _partition_bars(bars: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
     """market_data's input (every partition's bars, with symbol and timeframe columns) split by partition."""
     if bars.empty:
         return {}
-    return {key: frame for key, frame in bars.groupby(["symbol", "timeframe"], sort=False)}
+    # Keys are (symbol, timeframe) pairs of the two text columns; pandas-stubs type them as Hashable tuples.
+    return {cast(tuple[str, str], key): frame for key, frame in bars.groupby(["symbol", "timeframe"], sort=False)}
 
 
 def _no_bars() -> pd.DataFrame:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import pandas as pd
 import psycopg
@@ -191,3 +192,10 @@ def load_bars(
     if behind:
         warnings.warn("; ".join(behind), StaleDataWarning, stacklevel=2)
     return frame
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """The Arrow table as is: time as timestamp[us, UTC], exact float64 prices, int64 trade counts."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, path)

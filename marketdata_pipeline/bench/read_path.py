@@ -16,8 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from marketdata_pipeline.bench.write_path import _drop, _partition
-from marketdata_pipeline.cli.bars import write_parquet
-from marketdata_pipeline.read import load_bars, read_table
+from marketdata_pipeline.read import load_bars, read_table, write_parquet
 from marketdata_pipeline.storage.bars import upsert_bars
 from marketdata_pipeline.storage.database import create_database, engine_for
 from marketdata_pipeline.storage.schema import create_schema

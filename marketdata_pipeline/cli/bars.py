@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marketdata_pipeline.read import freshness_of, read_table, to_frame
+    from marketdata_pipeline.read import freshness_of, read_table, to_frame, write_parquet
 
     if args.format == "parquet" and args.output is None:
         print("error: --format parquet needs --output FILE", file=sys.stderr)
@@ -51,13 +51,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {names[0]}|{args.timeframe} is {freshness.state.value} "
               f"(last bar {freshness.last_bar or 'none'})", file=sys.stderr)
     return 0
-
-
-def write_parquet(table, path: Path) -> None:
-    """The Arrow table as is: time as timestamp[us, UTC], exact float64 prices, int64 trade counts."""
-    import pyarrow.parquet as pq
-
-    pq.write_table(table, path)
 
 
 def render(frame, fmt: str) -> str:

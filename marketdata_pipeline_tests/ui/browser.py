@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -104,6 +105,11 @@ class DagsterUI:
         """The status the checks tab shows beside a check's name ("Succeeded", "Failed", …)."""
         name = self.page.get_by_title(check, exact=True).first
         return name.locator("xpath=following-sibling::span[1]").inner_text().strip()
+
+    def open_first_run_of(self, backfill_url: str) -> None:
+        self.page.goto(f"{backfill_url}?tab=runs")
+        run_ids = re.compile(r"^[0-9a-f]{8}$")  # the runs table links each run by its short id
+        self.page.locator('a[href^="/runs/"]').filter(has_text=run_ids).first.click()
 
     def follow_backfill(self, url: str, timeout_s: float = 300) -> str:
         """Reloads the backfill page until its status is final; returns it ("Succeeded", "Failed", …)."""

@@ -77,14 +77,14 @@ def test_a_user_backfills_in_the_browser_and_reads_checks_and_failures(ui_env, s
         ui = browser.ui(f"http://127.0.0.1:{dev.port}", shots)
         backfill_and_read_checks(ui, ui_env["DATABASE_URL"])
 
-        # A partition of a ticker Polygon does not know fails, and says why, where the user looks.
-        status = ui.follow_backfill(ui.launch_backfill("market_data", [[UNKNOWN], ["1d"]]))
-        assert status == "Failed", status
-        ui.page.get_by_role("link", name="Runs", exact=True).click()
-        ui.page.get_by_role("row").filter(has_text="Failure").first.get_by_role("link").first.click()
-        expect(ui.page.get_by_text(f"{UNKNOWN}|1d").first).to_be_visible()
-        expect(ui.page.get_by_text("no bars").first).to_be_visible()
+        # Partitions of a ticker Polygon does not know fail, and say why, where the user looks.
+        with ui.step("unknown ticker"):
+            url = ui.launch_backfill("market_data", [[UNKNOWN], TIMEFRAMES])
+            status = ui.follow_backfill(url)
+            ui.open_first_run_of(url)
+            expect(ui.page.get_by_text(f"Polygon has no bars for {UNKNOWN}").first).to_be_visible()
         ui.shot("unknown_ticker")
+        assert status == "Failed", status
 
 
 def test_the_browser_test_fails_on_a_broken_asset_with_a_screenshot(ui_env, tmp_path):

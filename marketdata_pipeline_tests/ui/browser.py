@@ -106,6 +106,19 @@ class DagsterUI:
         name = self.page.get_by_title(check, exact=True).first
         return name.locator("xpath=following-sibling::span[1]").inner_text().strip()
 
+    def wait_for_text(self, asset: str, view: str, text: str, timeout_s: float) -> None:
+        """Reloads the asset's view until `text` shows (work the daemon starts by itself)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.open_asset(asset, view=view)
+            try:
+                expect(self.page.get_by_text(text).first).to_be_visible(timeout=5_000)
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{asset}: {text!r} not shown after {timeout_s:.0f} s") from None
+            time.sleep(5)
+
     def open_first_run_of(self, backfill_url: str) -> None:
         self.page.goto(f"{backfill_url}?tab=runs")
         run_ids = re.compile(r"^[0-9a-f]{8}$")  # the runs table links each run by its short id

@@ -51,7 +51,7 @@ def backfill_and_read_checks(ui: DagsterUI, database_url: str) -> None:
 
     with ui.step("backfill launched"):
         status = ui.follow_backfill(ui.launch_backfill("market_data", [SYMBOLS, TIMEFRAMES]))
-    ui.shot("backfill")
+    ui.shot("market_data_backfill")
     if status != "Succeeded":
         raise ui.fail(f"the backfill ended {status}", "backfill_failed")
 
@@ -62,14 +62,37 @@ def backfill_and_read_checks(ui: DagsterUI, database_url: str) -> None:
     with ui.step("partitions green"):
         ui.open_asset("market_data", view="partitions")
         expect(ui.page.get_by_text(f"Materialized ({len(SYMBOLS) * len(TIMEFRAMES)})")).to_be_visible()
-    ui.shot("partitions")
+    ui.shot("market_data_partitions")
 
     with ui.step("checks read"):
         ui.open_asset("market_data", view="checks")
         statuses = {name: ui.check_status(name) for name in CHECKS}
-    ui.shot("checks")
+    ui.shot("market_data_checks")
     if any(status != "Succeeded" for status in statuses.values()):
         raise ui.fail(f"checks did not all pass: {statuses}", "checks_failed")
+
+
+def follow_downstream(ui: DagsterUI) -> None:
+    """The assets below market_data: features follow the backfilled bars by themselves (automation sensor);
+    the corporate actions are backfilled by the user like the bars."""
+    done = len(SYMBOLS) * len(TIMEFRAMES)
+    with ui.step("features followed the bars"):
+        ui.wait_for_text("bar_features", "partitions", f"Materialized ({done})", timeout_s=240)
+    ui.shot("bar_features_partitions")
+    with ui.step("features check read"):
+        ui.open_asset("bar_features", view="checks")
+        status = ui.check_status("features_valid")
+    if status != "Succeeded":
+        raise ui.fail(f"features_valid is {status}", "features_check_failed")
+
+    for asset in ("splits", "dividends"):
+        with ui.step(f"{asset} backfilled"):
+            status = ui.follow_backfill(ui.launch_backfill(asset, [SYMBOLS]))
+        if status != "Succeeded":
+            raise ui.fail(f"the {asset} backfill ended {status}", f"{asset}_failed")
+    with ui.step("corporate actions green"):
+        ui.open_asset("splits", view="partitions")
+        expect(ui.page.get_by_text(f"Materialized ({len(SYMBOLS)})")).to_be_visible()
 
 
 def test_a_user_backfills_in_the_browser_and_reads_checks_and_failures(ui_env, shots):
@@ -77,13 +100,15 @@ def test_a_user_backfills_in_the_browser_and_reads_checks_and_failures(ui_env, s
         ui = browser.ui(f"http://127.0.0.1:{dev.port}", shots)
         backfill_and_read_checks(ui, ui_env["DATABASE_URL"])
 
+        follow_downstream(ui)
+
         # Partitions of a ticker Polygon does not know fail, and say why, where the user looks.
         with ui.step("unknown ticker"):
             url = ui.launch_backfill("market_data", [[UNKNOWN], TIMEFRAMES])
             status = ui.follow_backfill(url)
             ui.open_first_run_of(url)
             expect(ui.page.get_by_text(f"Polygon has no bars for {UNKNOWN}").first).to_be_visible()
-        ui.shot("unknown_ticker")
+        ui.shot("unknown_ticker_failure")
         assert status == "Failed", status
 
 

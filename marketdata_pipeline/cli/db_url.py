@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+import click
 
 from marketdata_pipeline.environment import EMBEDDED_DB_NAME, embedded_data_dir
 from marketdata_pipeline.settings import Settings
@@ -11,12 +12,15 @@ from marketdata_pipeline.storage import database
 from marketdata_pipeline.storage.schema import create_schema
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("db-url", help="print the database URL (starting the embedded PostgreSQL if needed)")
-    parser.set_defaults(func=run)
+@click.command("db-url")
+def command() -> int:
+    """Print the database URL (starting the embedded PostgreSQL, left running, if DATABASE_URL is unset).
 
-
-def run(args: argparse.Namespace) -> int:
+    \b
+    Examples:
+      psql "$(marketdata db-url)"
+      python -c "import pandas as pd; print(pd.read_sql('select * from symbols', '$(marketdata db-url)'))"
+    """
     settings = Settings.from_env()
     url = settings.database_url
     if not url:

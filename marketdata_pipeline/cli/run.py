@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
+import ipaddress
 import os
 import signal
 import subprocess
 import sys
 
+import click
+
+from marketdata_pipeline.cli.console import stderr
 from marketdata_pipeline.environment import PROJECT_ROOT, ensure_dagster_home, ensure_database
 from marketdata_pipeline.settings import Settings
 from marketdata_pipeline.storage.database import redacted
@@ -21,39 +24,60 @@ SANDBOX_BANNER = """
   *  Set POLYGON_API_KEY (or MASSIVE_API_KEY) to use the real API.
   ******************************************************************************
 """
+NO_AUTH_WARNING = (
+    "warning: the Dagster UI will listen on {host}, beyond this machine's loopback. It has NO authentication: "
+    "anyone who can reach port {port} can launch and cancel runs and read the data. Put it behind a firewall "
+    "or an authenticating proxy."
+)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("run", help="start everything and the Dagster UI (dagster dev)")
-    parser.add_argument("--port", type=int, default=3000, help="Dagster UI port")
-    parser.set_defaults(func=run)
+@click.command("run")
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True,
+              help="Dagster UI port. Example: --port 3001")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="UI bind address. Anything but loopback is deliberate: the UI has no authentication "
+                   "(a warning is printed). Example: --host 0.0.0.0")
+def command(port: int, host: str) -> int:
+    """Start everything and the Dagster UI (dagster dev) in one command: the laptop path.
 
+    Uses DATABASE_URL or an embedded PostgreSQL, POLYGON_API_KEY or the local SYNTHETIC sandbox, registers the
+    default universe on first start, then runs `dagster dev` until Ctrl-C. For a team, see `marketdata serve`.
 
-def run(args: argparse.Namespace) -> int:
+    \b
+    Examples:
+      marketdata run
+      marketdata run --port 3001
+      marketdata run --host 0.0.0.0     # reachable from the network: no authentication!
+    """
+    warn_if_exposed(host, port)
     # ./.env counts as Dagster's loader counts it: a key set only there is the key the runs will use.
     settings = Settings.from_env()
-    url = ensure_database(settings)
-    print(f"database: {redacted(url)}")
-    home = ensure_dagster_home()
     sandbox = None
-    if not settings.polygon_api_key:
-        from marketdata_pipeline.sandbox.server import SandboxConfig, SandboxServer
+    with stderr().status("preparing: database") as status:
+        url = ensure_database(settings)
+        print(f"database: {redacted(url)}")
+        status.update("preparing: Dagster instance")
+        home = ensure_dagster_home()
+        if not settings.polygon_api_key:
+            from marketdata_pipeline.sandbox.server import SandboxConfig, SandboxServer
 
-        sandbox = SandboxServer(SandboxConfig())
-        sandbox.start()
-        # The environment of the `dagster dev` child below.
-        os.environ["POLYGON_API_KEY"] = SANDBOX_KEY
-        os.environ["POLYGON_BASE_URL"] = sandbox.base_url
-        print(SANDBOX_BANNER.format(url=sandbox.base_url))
-    if not list_symbols(url):
-        add_symbols(url, DEFAULT_UNIVERSE)
-        print(f"registered the default universe: {' '.join(DEFAULT_UNIVERSE)}")
-    from marketdata_pipeline.cli.symbols import _sync
+            status.update("preparing: sandbox")
+            sandbox = SandboxServer(SandboxConfig())
+            sandbox.start()
+            # The environment of the `dagster dev` child below.
+            os.environ["POLYGON_API_KEY"] = SANDBOX_KEY
+            os.environ["POLYGON_BASE_URL"] = sandbox.base_url
+            print(SANDBOX_BANNER.format(url=sandbox.base_url))
+        status.update("preparing: symbol universe and partitions")
+        if not list_symbols(url):
+            add_symbols(url, DEFAULT_UNIVERSE)
+            print(f"registered the default universe: {' '.join(DEFAULT_UNIVERSE)}")
+        from marketdata_pipeline.cli.symbols import _sync
 
-    _sync(url)
-    os.environ.setdefault("MARKETDATA_WEBSERVER_URL", f"http://127.0.0.1:{args.port}")
-    command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml"]
-    print(f"starting Dagster (DAGSTER_HOME={home}) on http://127.0.0.1:{args.port}; Ctrl-C stops everything")
+        _sync(url)
+    os.environ.setdefault("MARKETDATA_WEBSERVER_URL", f"http://{client_host(host)}:{port}")
+    command = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", "workspace.yaml"]
+    print(f"starting Dagster (DAGSTER_HOME={home}) on http://{host}:{port}; Ctrl-C stops everything")
     # dagster dev must see SIGINT at its default, or it ignores Ctrl-C and orphans its children.
     child = subprocess.Popen(command, cwd=PROJECT_ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
@@ -68,3 +92,23 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if sandbox is not None:
             sandbox.stop()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def warn_if_exposed(host: str, port: int) -> None:
+    """Binding beyond loopback is allowed, never silent."""
+    if not is_loopback(host):
+        print(NO_AUTH_WARNING.format(host=host, port=port), file=sys.stderr)
+
+
+def client_host(host: str) -> str:
+    """Where local clients (sensors, `marketdata backfill`) reach a server bound to `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+import click
+
 from marketdata_pipeline.bench.dagster_dev import DagsterDev, free_port
 from marketdata_pipeline.environment import PROJECT_ROOT, ensure_dagster_home, ensure_database
 from marketdata_pipeline.storage.database import redacted
@@ -153,15 +155,25 @@ def _stop(process: subprocess.Popen | None, timeout_s: float = 30) -> None:
         process.wait()
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "serve", help="start the production topology: code server (gRPC), webserver and daemon as separate processes",
-    )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="webserver bind address (the UI has no authentication: bind wider deliberately)")
-    parser.add_argument("--port", type=int, default=3000, help="webserver port")
-    parser.add_argument("--code-server-port", type=int, default=DEFAULT_CODE_SERVER_PORT, help="gRPC code server port")
-    parser.set_defaults(func=serve)
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Webserver bind address; anything but loopback is deliberate (the UI has no authentication). "
+                   "Example: --host 0.0.0.0")
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True,
+              help="Webserver port. Example: --port 3000")
+@click.option("--code-server-port", type=click.IntRange(1, 65535), default=DEFAULT_CODE_SERVER_PORT,
+              show_default=True, help="gRPC code server port (loopback only). Example: --code-server-port 4000")
+def command(host: str, port: int, code_server_port: int) -> int:
+    """Start the production topology: code server (gRPC), webserver and daemon as separate processes.
+
+    A code deploy restarts only the code server; the webserver and daemon pick it up without a restart.
+
+    \b
+    Examples:
+      marketdata serve
+      DATABASE_URL=postgresql://dagster@db/marketdata marketdata serve --host 0.0.0.0
+    """
+    return serve(argparse.Namespace(host=host, port=port, code_server_port=code_server_port))
 
 
 def _interrupt(signum, frame):
@@ -175,10 +187,11 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     # The same preparation as `marketdata run`: database (embedded unless DATABASE_URL), sandbox
     # (unless an API key), default universe, partitions.
-    from marketdata_pipeline.cli.run import SANDBOX_BANNER, SANDBOX_KEY
+    from marketdata_pipeline.cli.run import SANDBOX_BANNER, SANDBOX_KEY, warn_if_exposed
     from marketdata_pipeline.cli.symbols import _sync
     from marketdata_pipeline.storage.universe import DEFAULT_UNIVERSE, add_symbols, list_symbols
 
+    warn_if_exposed(args.host, args.port)
     url = ensure_database()
     print(f"database: {redacted(url)}")
     home = ensure_dagster_home()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import UTC, datetime
 
+import click
+
 from marketdata_pipeline.bars import partition_key, split_key
+from marketdata_pipeline.cli.console import print_table
+from marketdata_pipeline.cli.errors import OK, UNHEALTHY
 from marketdata_pipeline.defs.evaluate import active_partitions, assess_partitions, iso_utc
 from marketdata_pipeline.environment import ensure_dagster_home, ensure_database
 from marketdata_pipeline.rules.freshness import State
@@ -15,15 +18,24 @@ from marketdata_pipeline.storage.health import Key, load_health
 
 _COLUMNS = ["symbol", "timeframe", "state", "last_bar", "expected_last_bar", "rows", "last_materialization", "failing_checks"]
 _FAILING = {State.STALE.value, State.MISSING.value}
+_STYLES = {State.FRESH.value: "green", State.AGING.value: "yellow", State.STALE.value: "red",
+           State.MISSING.value: "bold red"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("status", help="freshness and data quality of every symbol × timeframe")
-    parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
-    parser.set_defaults(func=run)
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON array (one object per symbol × timeframe) instead of a table. "
+                   "Example: marketdata status --json | jq '.[] | select(.state != \"Fresh\")'")
+def command(as_json: bool) -> int:
+    """Freshness and data quality of every active symbol × timeframe.
 
+    Exit 0 when everything is Fresh or Aging, 1 when anything is Stale or Missing (for cron and monitors).
 
-def run(args: argparse.Namespace) -> int:
+    \b
+    Examples:
+      marketdata status
+      marketdata status --json
+    """
     settings = Settings.from_env()
     url = ensure_database(settings)
     keys = active_partitions(url)
@@ -44,8 +56,12 @@ def run(args: argparse.Namespace) -> int:
         }
         for e in entries
     ]
-    print(json.dumps(rows, indent=2) if args.json else _table(rows))
-    return 1 if any(r["state"] in _FAILING for r in rows) else 0
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(_COLUMNS, [[_cell(r, c) for c in _COLUMNS] for r in rows],
+                    [_STYLES.get(str(r["state"])) for r in rows])
+    return UNHEALTHY if any(r["state"] in _FAILING for r in rows) else OK
 
 
 def _last_materializations(keys: list[Key]) -> dict[Key, str]:
@@ -73,15 +89,8 @@ def _last_materializations(keys: list[Key]) -> dict[Key, str]:
     }
 
 
-def _table(rows: list[dict]) -> str:
-    def cell(row: dict, column: str) -> str:
-        value = row[column]
-        if column == "failing_checks":
-            return ", ".join(value) or "-"
-        return "-" if value is None else str(value)
-
-    cells = [[cell(r, c) for c in _COLUMNS] for r in rows]
-    widths = [max(len(c), *(len(line[i]) for line in cells)) if cells else len(c) for i, c in enumerate(_COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
-    return "\n".join(lines)
+def _cell(row: dict, column: str) -> str:
+    value = row[column]
+    if column == "failing_checks":
+        return ", ".join(value) or "-"
+    return "-" if value is None else str(value)

@@ -1,39 +1,80 @@
-"""`marketdata symbols add|list|remove`."""
+"""`marketdata symbols add|list|remove`: the symbol universe, kept in step with Dagster's partitions."""
 
 from __future__ import annotations
 
-import argparse
+import click
 
+from marketdata_pipeline.cli.console import print_table
 from marketdata_pipeline.defs.automation.sensors import sync_partitions
 from marketdata_pipeline.environment import ensure_dagster_home, ensure_database
 from marketdata_pipeline.storage.universe import active_symbols, add_symbols, deactivate_symbols, list_symbols
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("symbols", help="manage the symbol universe")
-    actions = parser.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="add (or re-activate) tickers, e.g. AAPL MSFT X:BTCUSD")
-    add.add_argument("tickers", nargs="+")
-    remove = actions.add_parser("remove", help="deactivate tickers (stored bars are kept)")
-    remove.add_argument("tickers", nargs="+")
-    actions.add_parser("list", help="show the universe")
-    parser.set_defaults(func=run)
+TICKERS_HELP = """\b
+Arguments:
+  TICKERS  one or more tickers: stocks as listed (AAPL, BRK.B), crypto as
+           X:<base><quote> (X:BTCUSD); case does not matter."""
 
 
-def run(args: argparse.Namespace) -> int:
+@click.group("symbols")
+def command() -> None:
+    """Manage the symbol universe (each active symbol is a Dagster partition per timeframe).
+
+    \b
+    Examples:
+      marketdata symbols add AAPL MSFT X:BTCUSD
+      marketdata symbols list
+      marketdata symbols remove MSFT
+    """
+
+
+@command.command("add", epilog=TICKERS_HELP)
+@click.argument("tickers", nargs=-1, required=True)
+def add(tickers: tuple[str, ...]) -> int:
+    """Add (or re-activate) tickers; a malformed one rejects the whole batch (exit 2).
+
+    \b
+    Example:
+      marketdata symbols add AAPL msft X:BTCUSD
+    """
     url = ensure_database()
-    if args.action == "list":
-        for row in list_symbols(url):
-            print(f"{row['symbol']:<12} {row['asset_class']:<7} {'active' if row['active'] else 'inactive'}")
-        return 0
-    if args.action == "add":
-        changed = add_symbols(url, args.tickers)
-        print(f"added: {' '.join(changed)}")
-    else:
-        changed = deactivate_symbols(url, args.tickers)
-        unknown = sorted({t.strip().upper() for t in args.tickers} - set(changed))
-        print(f"deactivated: {' '.join(changed) or 'none'}" + (f"; unknown: {' '.join(unknown)}" if unknown else ""))
+    changed = add_symbols(url, list(tickers))
+    print(f"added: {' '.join(changed)}")
     _sync(url)
+    return 0
+
+
+@command.command("remove", epilog=TICKERS_HELP)
+@click.argument("tickers", nargs=-1, required=True)
+def remove(tickers: tuple[str, ...]) -> int:
+    """Deactivate tickers: no more fetches, stored bars are kept.
+
+    \b
+    Example:
+      marketdata symbols remove MSFT
+    """
+    url = ensure_database()
+    changed = deactivate_symbols(url, list(tickers))
+    unknown = sorted({t.strip().upper() for t in tickers} - set(changed))
+    print(f"deactivated: {' '.join(changed) or 'none'}" + (f"; unknown: {' '.join(unknown)}" if unknown else ""))
+    _sync(url)
+    return 0
+
+
+@command.command("list")
+def list_() -> int:
+    """Show the universe: symbol, asset class, active or not (a table on a terminal, plain lines in a pipe).
+
+    \b
+    Example:
+      marketdata symbols list
+    """
+    rows = list_symbols(ensure_database())
+    print_table(
+        ["symbol", "asset class", "state"],
+        [[r["symbol"], r["asset_class"], "active" if r["active"] else "inactive"] for r in rows],
+        [None if r["active"] else "dim" for r in rows],
+        header=False,
+    )
     return 0
 
 

@@ -349,6 +349,7 @@ class BadInput:
     env: dict
     names: tuple[str, ...] = ()  # what the message must mention (any of, case-insensitive)
     one_line: bool = True  # our own commands print one line; Dagster's CLI prints its log around it
+    exit: int | None = None  # our own commands' documented exit code (2 usage, 3 connection); Dagster's: any non-zero
 
 
 def _bad_inputs() -> list[BadInput]:
@@ -358,13 +359,13 @@ def _bad_inputs() -> list[BadInput]:
                    "--select", "market_data", "--partition", "AAPL|1d"]
     add = [*marketdata, "symbols", "add"]
     return [
-        BadInput("ticker BRK|B", [*add, "BRK|B"], {}, ("malformed",)),
-        BadInput("ticker 'MS FT'", [*add, "MS FT"], {}, ("malformed",)),
-        BadInput("empty ticker", [*add, ""], {}, ("malformed", "empty")),
-        BadInput("200-character ticker", [*add, "A" * 200], {}, ("malformed",)),
-        BadInput("SQL in a ticker", [*add, "AAPL'; drop table market_data;--"], {}, ("malformed",)),
-        BadInput("dead database (symbols add)", [*add, "NVDA"], {"DATABASE_URL": DEAD_DATABASE}, ("127.0.0.1:1",)),
-        BadInput("dead database (status)", [*marketdata, "status"], {"DATABASE_URL": DEAD_DATABASE}, ("127.0.0.1:1",)),
+        BadInput("ticker BRK|B", [*add, "BRK|B"], {}, ("malformed",), exit=2),
+        BadInput("ticker 'MS FT'", [*add, "MS FT"], {}, ("malformed",), exit=2),
+        BadInput("empty ticker", [*add, ""], {}, ("malformed", "empty"), exit=2),
+        BadInput("200-character ticker", [*add, "A" * 200], {}, ("malformed",), exit=2),
+        BadInput("SQL in a ticker", [*add, "AAPL'; drop table market_data;--"], {}, ("malformed",), exit=2),
+        BadInput("dead database (symbols add)", [*add, "NVDA"], {"DATABASE_URL": DEAD_DATABASE}, ("127.0.0.1:1",), exit=3),
+        BadInput("dead database (status)", [*marketdata, "status"], {"DATABASE_URL": DEAD_DATABASE}, ("127.0.0.1:1",), exit=3),
         BadInput("bad API key", materialize, {"POLYGON_API_KEY": "bad-key"}, ("401", "api key"), one_line=False),
         BadInput("bad base URL", materialize, {"POLYGON_BASE_URL": DEAD_API}, (DEAD_API,), one_line=False),
     ]
@@ -418,7 +419,8 @@ def bad_input(admin_url: str, sandbox_url: str) -> dict:
         worst = max(worst, seconds)
         after = _snapshot(url)
         line = _clear_line(case, out)
-        passed = code not in (0, None) and line is not None and after == before
+        right_code = code not in (0, None) and (case.exit is None or code == case.exit)
+        passed = right_code and line is not None and after == before
         shown = line or (f"no answer within {COMMAND_TIMEOUT_S} s" if code is None else
                          (out.strip().splitlines() or ["(nothing)"])[-1][:160])
         cases.append({"case": case.name, "exit": code, "seconds": round(seconds, 1), "passed": passed,

@@ -13,7 +13,7 @@ metadata = sa.MetaData()
 
 # The ticker rule of marketdata_pipeline.symbols, so rows typed into the table directly obey it too.
 SYMBOL_CHECK = "symbols_symbol_format"
-_SYMBOL_RULE = f"symbol ~ '^(?:{SYMBOL_PATTERN})$'"
+SYMBOL_RULE = f"symbol ~ '^(?:{SYMBOL_PATTERN})$'"
 
 symbols = sa.Table(
     "symbols",
@@ -22,7 +22,7 @@ symbols = sa.Table(
     sa.Column("asset_class", sa.Text, nullable=False),  # 'stocks' | 'crypto'
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.CheckConstraint(_SYMBOL_RULE, name=SYMBOL_CHECK),
+    sa.CheckConstraint(SYMBOL_RULE, name=SYMBOL_CHECK),
 )
 
 market_data = sa.Table(
@@ -80,32 +80,17 @@ rate_budget_rejections = sa.Table(
 
 
 def create_schema(url: str) -> None:
+    """Bring the database to the newest schema with alembic (storage/migrations), keeping every row.
+
+    Changing a table here needs a new revision in storage/migrations/versions (the baseline creates the
+    tables of this module that are missing, so a new table's revision must create it if not exists).
+    """
+    from marketdata_pipeline.storage import migrations
+
     # A transaction-level advisory lock keeps concurrent starters from racing on CREATE TABLE.
     with engine_for(url).begin() as conn:
         conn.execute(sa.text("select pg_advisory_xact_lock(7262021)"))
-        metadata.create_all(conn)
-        # Databases created before the budget learned limits from 429s.
-        conn.execute(
-            sa.text(
-                "alter table rate_budget add column if not exists learned_per_window integer, "
-                "add column if not exists learned_at timestamptz"
-            )
-        )
-        _add_symbol_check(conn)
-        # Views over market_data, splits and dividends that adjust on read (issue 9).
-        from marketdata_pipeline.storage.adjustment import create_adjustment_views
-
-        create_adjustment_views(conn)
-
-
-def _add_symbol_check(conn: sa.Connection) -> None:
-    """Upgrade a symbols table created before the constraint existed. NOT VALID: rows already there are
-    not checked (a bad one must not stop start-up; the universe sync skips and names it), new ones are."""
-    exists = conn.execute(
-        sa.text("select 1 from pg_constraint where conrelid = 'symbols'::regclass and conname = :n"), {"n": SYMBOL_CHECK}
-    ).scalar()
-    if not exists:
-        conn.execute(sa.text(f"alter table symbols add constraint {SYMBOL_CHECK} check ({_SYMBOL_RULE}) not valid"))
+        migrations.upgrade(conn)
 
 
 # ---- Health records, owned by marketdata_pipeline.health ----------------------------------------

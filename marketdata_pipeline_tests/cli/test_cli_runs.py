@@ -44,7 +44,7 @@ def test_symbols_cli_registers_partitions_and_refuses_malformed(project_env):
 def test_dead_database_gives_a_clear_error(project_env):
     env = {**project_env, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
     proc = marketdata(env, "symbols", "list", check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # a connection error, not a usage error
     assert "cannot connect to PostgreSQL at postgresql://postgres@127.0.0.1:1/nowhere" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -103,5 +103,5 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
         symbol, timeframe, time. Input metadata `adjust` ("none", "splits", "all") picks the price series."""
         adjust = (context.definition_metadata or {}).get("adjust", "none")
         # One COPY for all partitions: per-partition queries cost ~5x as much for a large backfill.
-        keys = sorted((split_key(key) for key in context.asset_partition_keys))
+        keys = sorted(split_key(key) for key in context.asset_partition_keys)
         return read_partitions(self.database.url, keys, adjust)[FRAME_COLUMNS]

@@ -1,6 +1,7 @@
-"""marketdata-pipeline: `from marketdata_pipeline import load_bars` reads the stored bars (see read.py)."""
+"""marketdata-pipeline: `from marketdata_pipeline import load_bars` reads the stored bars, `load_features` their
+quant features (see read.py)."""
 
-__all__ = ["load_bars"]
+__all__ = ["load_bars", "load_features"]
 
 
 def __getattr__(name: str):
@@ -9,4 +10,8 @@ def __getattr__(name: str):
         from marketdata_pipeline.read import load_bars
 
         return load_bars
+    if name == "load_features":
+        from marketdata_pipeline.read import load_features
+
+        return load_features
     raise AttributeError(f"module 'marketdata_pipeline' has no attribute {name!r}")

@@ -88,12 +88,18 @@ def _check_known(url: str, symbols: list[str]) -> None:
         raise UnknownSymbolError(f"unknown symbol {', '.join(unknown)}: no such symbol registered and no bars stored")
 
 
-def freshness_of(url: str, symbols: list[str], tf: str) -> dict[str, Freshness]:
+_FRESHNESS_TABLES = ("market_data", "bar_features")
+
+
+def freshness_of(url: str, symbols: list[str], tf: str, table: str = "market_data") -> dict[str, Freshness]:
+    """Freshness of each symbol's newest row in `table` (the bars, or their features) at the settings' clock."""
+    if table not in _FRESHNESS_TABLES:
+        raise ValueError(f"no freshness for table {table!r}")
     settings = Settings.from_env()
     now, rules = settings.clock(), settings.freshness_rules()
     # Only the newest bar: an index-only lookup (partition_stats also counts rows, a scan of the partition).
     query = sa.text(
-        "select s, (select max(time) from market_data where symbol = s and timeframe = :tf) "
+        f"select s, (select max(time) from {table} where symbol = s and timeframe = :tf) "
         "from unnest(cast(:symbols as text[])) as s"
     )
     with engine_for(url).connect() as conn:
@@ -183,14 +189,57 @@ def load_bars(
     many = not isinstance(symbols, str)
     table, names, url = read_table(symbols, timeframe, start, end, adjust, database_url)
     frame = to_frame(table, many)
-    freshness = freshness_of(url, names, timeframe)
+    _attach_freshness(frame, url, names, timeframe, many, "market_data")
+    frame.attrs["adjust"] = adjust
+    return frame
+
+
+def _attach_freshness(frame: pd.DataFrame, url: str, names: list[str], timeframe: str, many: bool, table: str) -> None:
+    """frame.attrs["freshness"] and a StaleDataWarning (from the caller's caller) for Stale or Missing data."""
+    freshness = freshness_of(url, names, timeframe, table)
     described = {s: _describe(s, timeframe, f) for s, f in freshness.items()}
     frame.attrs["freshness"] = described if many else described[names[0]]
-    frame.attrs["adjust"] = adjust
     behind = [f"{s}|{timeframe} is {f.state.value} (last bar {f.last_bar or 'none'})"
               for s, f in freshness.items() if f.state in (State.STALE, State.MISSING)]
     if behind:
-        warnings.warn("; ".join(behind), StaleDataWarning, stacklevel=2)
+        warnings.warn("; ".join(behind), StaleDataWarning, stacklevel=3)
+
+
+def load_features(
+    symbols: str | Iterable[str],
+    timeframe: str,
+    start: Bound = None,
+    end: Bound = None,
+    database_url: str | None = None,
+) -> pd.DataFrame:
+    """Stored quant features (bar_features, computed from split-adjusted bars; see quant.features) as a
+    DataFrame indexed by bar start (tz-aware UTC), one column per feature; several symbols give one frame
+    indexed by (symbol, time). start/end as for load_bars.
+
+    `frame.attrs["freshness"]` as load_bars', judged on the newest feature row; a StaleDataWarning is issued
+    for Stale or Missing features. Raises ValueError (UnknownSymbolError for an unknown symbol) on bad input.
+    """
+    from marketdata_pipeline.storage.features import FEATURE_COLUMNS
+    from marketdata_pipeline.storage.features import load_features as load_partition
+
+    many = not isinstance(symbols, str)
+    names = [symbols] if isinstance(symbols, str) else list(symbols)
+    if not names:
+        raise ValueError("no symbol given")
+    names = [validate_symbol(s) for s in names]
+    timeframe_of(timeframe)  # ValueError naming the valid timeframes
+    lo_raw, hi_raw = _parse_bound(start, "start"), _parse_bound(end, "end")
+    url = resolve_database_url(database_url)
+    frames = []
+    for s in names:
+        lo, hi = _instant(lo_raw, s, False), _instant(hi_raw, s, True)
+        if lo is not None and hi is not None and lo >= hi:
+            raise ValueError(f"start ({start}) is after end ({end})")
+        frames.append(load_partition(url, s, timeframe, lo, hi).assign(symbol=s))
+    _check_known(url, names)
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame.set_index(["symbol", "time"] if many else "time")[FEATURE_COLUMNS]
+    _attach_freshness(frame, url, names, timeframe, many, "bar_features")
     return frame
 
 

@@ -14,9 +14,10 @@ from marketdata_pipeline.defs.evaluate import active_partitions, assess_partitio
 from marketdata_pipeline.environment import ensure_dagster_home, ensure_database
 from marketdata_pipeline.rules.freshness import State
 from marketdata_pipeline.settings import Settings
+from marketdata_pipeline.storage.features import last_feature_times
 from marketdata_pipeline.storage.health import Key, load_health
 
-_COLUMNS = ["symbol", "timeframe", "state", "last_bar", "expected_last_bar", "rows", "last_materialization", "failing_checks"]
+_COLUMNS = ["symbol", "timeframe", "state", "last_bar", "expected_last_bar", "rows", "features_last_bar", "last_materialization", "failing_checks"]
 _FAILING = {State.STALE.value, State.MISSING.value}
 _STYLES = {State.FRESH.value: "green", State.AGING.value: "yellow", State.STALE.value: "red",
            State.MISSING.value: "bold red"}
@@ -43,6 +44,7 @@ def command(as_json: bool) -> int:
     entries = assess_partitions(url, keys, settings.clock(), settings.freshness_rules())
     recorded = load_health(url, keys)
     materialized = _last_materializations(keys)
+    featured = last_feature_times(url, keys)
     rows = [
         {
             "symbol": e.symbol,
@@ -51,6 +53,7 @@ def command(as_json: bool) -> int:
             "last_bar": iso_utc(e.freshness.last_bar),
             "expected_last_bar": iso_utc(e.freshness.expected_last_bar),
             "rows": e.rows,
+            "features_last_bar": iso_utc(featured.get((e.symbol, e.timeframe))),
             "last_materialization": materialized.get((e.symbol, e.timeframe)),
             "failing_checks": list(recorded.get((e.symbol, e.timeframe), {}).get("failing_checks", [])),
         }

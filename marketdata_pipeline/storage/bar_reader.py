@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -121,3 +122,91 @@ def _adjust(table: pa.Table, factors: _Factors, adjust: str) -> pa.Table:
         table = table.set_column(table.schema.get_field_index(name), name, pa.array(adjusted, pa.float64(), mask=nulls))
     volume = table["volume"].to_numpy(zero_copy_only=False) * split
     return table.set_column(table.schema.get_field_index("volume"), "volume", pa.array(volume, pa.float64()))
+
+
+# --- Whole partitions (the IO manager's and storage.bars' read) ---------------------------------------------
+
+_PARTITION_TYPES = {"k": pa.int64(), "time_us": pa.int64(), **{c: _TYPES[c] for c in VALUE_COLUMNS}}
+
+
+def read_partitions(url: str, keys: list[tuple[str, str]], adjust: str = "none") -> pd.DataFrame:
+    """Every bar of the (symbol, timeframe) partitions `keys`, in one COPY: columns symbol, timeframe +
+    bars.BAR_COLUMNS typed as bars.BAR_DTYPES except time's unit (µs, PostgreSQL's), ordered as `keys` then by time. Adjusted like read_bars_arrow
+    (the same float operations as the adjusted views, so the values are the views' to the last bit)."""
+    check_adjust(adjust)
+    keys = list(keys)
+    if not keys:
+        return _frame(keys, np.empty(0, np.int64), np.empty(0, np.int64), {})
+    # The partition travels as its 1-based position in `keys` (a small integer instead of two strings per row).
+    query = sql.SQL(
+        "copy (select k.ord as k, (extract(epoch from m.time) * 1000000)::bigint as time_us, {values} "
+        "from unnest({symbols}::text[], {timeframes}::text[]) with ordinality as k(symbol, timeframe, ord) "
+        "join market_data m on m.symbol = k.symbol and m.timeframe = k.timeframe) "
+        "to stdout (format csv, header true)"
+    ).format(
+        values=sql.SQL(", ").join(sql.SQL("m.") + sql.Identifier(c) for c in VALUE_COLUMNS),
+        symbols=sql.Literal([s for s, _ in keys]),
+        timeframes=sql.Literal([tf for _, tf in keys]),
+    )
+    buffer = io.BytesIO()
+    with engine_for(url).connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its DBAPI connection
+        cursor = driver.cursor()
+        with cursor.copy(query) as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+        factors = _factors(cursor, sorted({s for s, _ in keys})) if adjust != "none" else {}
+    buffer.seek(0)
+    table = pacsv.read_csv(buffer, convert_options=pacsv.ConvertOptions(column_types=_PARTITION_TYPES))
+    ordinal = table["k"].to_numpy() - 1
+    times = table["time_us"].to_numpy()
+    # Sorted here rather than by the server: a stable sort of two integer keys beats a sort of a million rows
+    # in PostgreSQL, and the index scans usually return them in order already (then this is one pass).
+    steps = np.diff(ordinal)
+    if (steps < 0).any() or ((steps == 0) & (np.diff(times) <= 0)).any():
+        order = np.lexsort((times, ordinal))
+        table, ordinal, times = table.take(order), ordinal[order], times[order]
+    values = {c: table[c].to_numpy(zero_copy_only=False) for c in VALUE_COLUMNS[:-1]}
+    values["trade_count"] = table["trade_count"]
+    if factors:
+        _adjust_partitions(values, keys, ordinal, times, factors, adjust)
+    return _frame(keys, ordinal, times, values)
+
+
+def _adjust_partitions(values: dict[str, Any], keys: list[tuple[str, str]], ordinal: np.ndarray, times: np.ndarray,
+                       factors: _Factors, adjust: str) -> None:
+    """_adjust's arithmetic over contiguous partitions (rows are grouped by partition)."""
+    split, dividend = np.ones(len(times)), np.ones(len(times))
+    bounds = np.searchsorted(ordinal, np.arange(len(keys) + 1))
+    for i, (symbol, _) in enumerate(keys):
+        if symbol not in factors:
+            continue
+        valid_to, s, d = factors[symbol]
+        lo, hi = bounds[i], bounds[i + 1]
+        # A bar belongs to the first interval ending after it; none -> factor 1.
+        k = np.searchsorted(valid_to, times[lo:hi], side="right")
+        inside = k < len(valid_to)
+        split[lo:hi][inside], dividend[lo:hi][inside] = s[k[inside]], d[k[inside]]
+    for name in ("open", "high", "low", "close", "vwap"):
+        values[name] = values[name] / split if adjust == "splits" else values[name] * dividend / split
+    values["volume"] = values["volume"] * split
+
+
+def _frame(keys: list[tuple[str, str]], ordinal: np.ndarray, times: np.ndarray, values: dict[str, Any]) -> pd.DataFrame:
+    names = pa.array([s for s, _ in keys], pa.string()), pa.array([tf for _, tf in keys], pa.string())
+    columns: dict[str, Any] = {
+        "symbol": names[0].take(ordinal).to_pandas(),
+        "timeframe": names[1].take(ordinal).to_pandas(),
+        # Microseconds, PostgreSQL's resolution (and what the pandas reads of these bars have always returned).
+        "time": pd.DatetimeIndex(times.astype("datetime64[us]")).tz_localize("UTC"),
+    }
+    for c in VALUE_COLUMNS[:-1]:
+        columns[c] = np.asarray(values.get(c, np.empty(0)), dtype=np.float64)
+    counts = values.get("trade_count")
+    columns["trade_count"] = (
+        pd.array(np.empty(0, np.int64), dtype="Int64") if counts is None
+        else counts.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get).array
+    )
+    frame = pd.DataFrame(columns)
+    return frame.astype({"symbol": object, "timeframe": object}) if frame.empty else frame

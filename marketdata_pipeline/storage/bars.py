@@ -188,8 +188,9 @@ def last_bar_times(url: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str,
     return {key: last for key, (last, _) in partition_stats(url, keys).items()}
 
 
-def load_bars(url: str, symbol: str, timeframe: str, adjust: str = "none") -> pd.DataFrame:
-    """One partition's bars; `adjust` "splits" | "all" reads them adjusted on read (storage.adjustment)."""
+def load_bars_via_views(url: str, symbol: str, timeframe: str, adjust: str = "none") -> pd.DataFrame:
+    """load_bars through the SQL adjustment views and pandas.read_sql: slow, kept as the independent reference
+    the fast read (storage.bar_reader) is tested against."""
     from marketdata_pipeline.storage.adjustment import source_for  # ValueError for an unknown mode
 
     query = sa.text(
@@ -205,3 +206,11 @@ def load_bars(url: str, symbol: str, timeframe: str, adjust: str = "none") -> pd
     prices = _VALUE_COLUMNS[:-1]
     frame[prices] = frame[prices].astype("float64")
     return frame
+
+
+def load_bars(url: str, symbol: str, timeframe: str, adjust: str = "none") -> pd.DataFrame:
+    """One partition's bars (BAR_COLUMNS, time as datetime64[us, UTC], in time order); `adjust` "splits" | "all" reads
+    them adjusted on read (storage.adjustment; ValueError for an unknown mode)."""
+    from marketdata_pipeline.storage.bar_reader import read_partitions
+
+    return read_partitions(url, [(symbol, timeframe)], adjust).drop(columns=["symbol", "timeframe"])

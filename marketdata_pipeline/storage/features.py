@@ -58,6 +58,7 @@ class FeatureWrite:
     rows_written: int  # inserted or updated
     rows_deleted: int
     rows_compared: int  # rows sent to the database (the tail from the first changed bar)
+    tail_start: datetime | None = None  # the first of those rows' time (None: none sent); earlier rows are as they were
 
 
 def _source(bars: pd.DataFrame) -> np.ndarray:
@@ -149,18 +150,25 @@ def write_features(
             written = cursor.execute(_MERGE).rowcount if len(tail) else 0
             deleted = _delete_gone(cursor, symbol, timeframe, features, start)
         cursor.execute(_SAVE_STATE, (symbol, timeframe, len(bars), CHUNK_ROWS, _digests(source, CHUNK_ROWS)))
-    return FeatureWrite(written, deleted, len(features) - start if stored else len(features))
+    first = 0 if stored == 0 else start
+    tail_start = features["time"].iloc[first].to_pydatetime() if first < len(features) else None
+    return FeatureWrite(written, deleted, len(features) - first, tail_start)
 
 
-def load_features(url: str, symbol: str, timeframe: str) -> pd.DataFrame:
-    """A partition's stored features in time order, typed as quant.features computes them: float64 with NaN
-    for NULL, nullable boolean and Int8 for the flags and signs."""
+def load_features(
+    url: str, symbol: str, timeframe: str, lo: datetime | None = None, hi: datetime | None = None
+) -> pd.DataFrame:
+    """A partition's stored features (lo <= time < hi; either bound None: open) in time order, typed as
+    quant.features computes them: float64 with NaN for NULL, nullable boolean and Int8 for the flags and signs."""
     query = sa.text(
         f"select time, {', '.join(FEATURE_COLUMNS)} from bar_features "
-        "where symbol = :symbol and timeframe = :timeframe order by time"
+        "where symbol = :symbol and timeframe = :timeframe "
+        "and time >= coalesce(:lo, '-infinity'::timestamptz) and time < coalesce(:hi, 'infinity'::timestamptz) "
+        "order by time"
     )
+    params = {"symbol": symbol, "timeframe": timeframe, "lo": lo, "hi": hi}
     with engine_for(url).connect() as conn:
-        frame = pd.read_sql(query, conn, params={"symbol": symbol, "timeframe": timeframe}, dtype_backend="numpy_nullable")
+        frame = pd.read_sql(query, conn, params=params, dtype_backend="numpy_nullable")
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     for name, kind in FEATURE_TYPES.items():
         dtype = {"float8": "float64", "bool": "boolean", "int2": "Int8"}[kind]
@@ -170,3 +178,18 @@ def load_features(url: str, symbol: str, timeframe: str) -> pd.DataFrame:
             else frame[name].to_numpy(dtype="float64", na_value=np.nan)
         )
     return frame
+
+
+def last_feature_times(url: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """The newest feature row's time per (symbol, timeframe) (one index probe each); partitions without rows
+    are absent."""
+    if not keys:
+        return {}
+    query = sa.text(
+        "select k.symbol, k.timeframe, (select max(time) from bar_features f "
+        "where f.symbol = k.symbol and f.timeframe = k.timeframe) "
+        "from unnest(cast(:symbols as text[]), cast(:timeframes as text[])) as k(symbol, timeframe)"
+    )
+    params = {"symbols": [s for s, _ in keys], "timeframes": [tf for _, tf in keys]}
+    with engine_for(url).connect() as conn:
+        return {(s, tf): last for s, tf, last in conn.execute(query, params) if last is not None}

@@ -17,8 +17,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from marketdata_pipeline.bars import BAR_COLUMNS, BAR_DTYPES, partition_key, split_key
-from marketdata_pipeline.storage.bars import load_bars, upsert_bars
+from marketdata_pipeline.bars import BAR_COLUMNS, partition_key, split_key
+from marketdata_pipeline.storage.bar_reader import read_partitions
+from marketdata_pipeline.storage.bars import upsert_bars
 from marketdata_pipeline.storage.resource import MarketDatabase
 
 # What load_input returns: one frame for every partition asked for.
@@ -101,16 +102,6 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
         """Every partition of the upstream asset the input covers, as one frame (FRAME_COLUMNS) sorted by
         symbol, timeframe, time. Input metadata `adjust` ("none", "splits", "all") picks the price series."""
         adjust = (context.definition_metadata or {}).get("adjust", "none")
-        frames = []
-        for key in sorted(context.asset_partition_keys, key=split_key):
-            symbol, timeframe = split_key(key)
-            frame = load_bars(self.database.url, symbol, timeframe, adjust=adjust)
-            if frame.empty:  # never materialized: concatenating its empty columns would lose their dtypes
-                continue
-            frame.insert(0, "timeframe", timeframe)
-            frame.insert(0, "symbol", symbol)
-            frames.append(frame)
-        if not frames:
-            dtypes = {"symbol": "object", "timeframe": "object", **BAR_DTYPES}
-            return pd.DataFrame({column: pd.Series(dtype=dtypes[column]) for column in FRAME_COLUMNS})
-        return pd.concat(frames, ignore_index=True)[FRAME_COLUMNS]
+        # One COPY for all partitions: per-partition queries cost ~5x as much for a large backfill.
+        keys = sorted(split_key(key) for key in context.asset_partition_keys)
+        return read_partitions(self.database.url, keys, adjust)[FRAME_COLUMNS]

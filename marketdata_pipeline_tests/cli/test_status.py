@@ -49,3 +49,17 @@ def test_last_materialization_comes_from_the_dagster_instance(monkeypatch, tmp_p
         instance.report_runless_asset_event(dg.AssetMaterialization("market_data", partition="AAPL|1d"))
     found = _last_materializations([("AAPL", "1d"), ("AAPL", "1h")])
     assert set(found) == {("AAPL", "1d")}
+
+
+def test_status_shows_the_newest_feature_row(store, clean_db):
+    from marketdata_pipeline.quant.features import compute_features
+    from marketdata_pipeline.storage.bars import load_bars
+    from marketdata_pipeline.storage.features import write_features
+
+    for tf in ("1d", "1h"):
+        store("X:BTCUSD", tf, make_bars("X:BTCUSD", tf, date(2024, 6, 6), date(2024, 6, 7)))
+    bars = load_bars(clean_db, "X:BTCUSD", "1d")
+    write_features(clean_db, "X:BTCUSD", "1d", bars[:-1], compute_features(bars[:-1]))  # one bar behind
+    rows = {r["timeframe"]: r for r in json.loads(status(clean_db, "2024-06-08T00:20:00Z", "--json").stdout)}
+    assert rows["1d"]["features_last_bar"] == "2024-06-06T00:00:00+00:00" != rows["1d"]["last_bar"]
+    assert rows["1h"]["features_last_bar"] is None

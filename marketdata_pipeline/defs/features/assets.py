@@ -55,6 +55,7 @@ def bar_features(context: dg.AssetExecutionContext, database: MarketDatabase, ma
     del market_data  # each partition's frame is a copy: let the combined one go
     bars_seen = written = deleted = compared = 0
     compute_s = write_s = 0.0
+    since = {}
     for symbol, tf in keys:
         bars = by_partition.pop((symbol, tf), None)
         bars = _no_bars() if bars is None else bars.reset_index(drop=True)
@@ -64,9 +65,10 @@ def bar_features(context: dg.AssetExecutionContext, database: MarketDatabase, ma
         result = write_features(database.url, symbol, tf, bars, features, reach=SWING_REACH)
         compute_s, write_s = compute_s + computed - started, write_s + time.monotonic() - computed
         bars_seen += len(bars)
+        since[(symbol, tf)] = result.tail_start
         written, deleted, compared = written + result.rows_written, deleted + result.rows_deleted, compared + result.rows_compared
     try:
-        check = checks.evaluate(database.url, keys)
+        check = checks.evaluate(database.url, keys, since)
     except Exception as exc:  # an assessment that cannot run must not undo or retry a successful write
         context.log.error(f"{checks.ASSET} check could not evaluate: {type(exc).__name__}: {exc}")
         check = checks.unevaluated(f"{type(exc).__name__}: {exc}")

@@ -1,8 +1,12 @@
 """The bar_features check, evaluated by the asset after each write over exactly the partitions it wrote:
 features are current (each partition's newest feature row is at its newest bar), finite where defined, and
-RSI within [0, 100]. One SQL aggregate per evaluation, so it costs no transfer of the features themselves."""
+RSI within [0, 100]. One SQL aggregate per evaluation, so it costs no transfer of the features themselves;
+after a write only the rows it sent are scanned (the rest were checked when they were written)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import dagster as dg
 import sqlalchemy as sa
@@ -23,16 +27,22 @@ _MAX_LISTED = 50
 _FLOATS = [name for name, kind in FEATURE_TYPES.items() if kind == "float8"]
 # NaN = NaN is true in PostgreSQL (unlike IEEE), so these comparisons find the non-finite values.
 _NOT_FINITE = " or ".join(f"{c} = any(cast('{{NaN,Infinity,-Infinity}}' as float8[]))" for c in _FLOATS)
+# Newest bar and feature: one index probe each per partition. Values: only rows at or after `since` (the rows
+# a write just sent; the ones before it were checked when they were written), all rows when since is NULL.
 _QUERY = sa.text(f"""
-with k(symbol, timeframe) as (select * from unnest(cast(:symbols as text[]), cast(:timeframes as text[]))),
-b as (select m.symbol, m.timeframe, max(m.time) as last_bar from market_data m join k using (symbol, timeframe)
-      group by 1, 2),
-f as (select f.symbol, f.timeframe, max(f.time) as last_feature,
+with k(symbol, timeframe, since) as (
+    select * from unnest(cast(:symbols as text[]), cast(:timeframes as text[]), cast(:since as timestamptz[]))),
+v as (select f.symbol, f.timeframe,
              count(*) filter (where {_NOT_FINITE}) as not_finite,
              count(*) filter (where rsi_14 < 0 or rsi_14 > 100) as rsi_out
-      from bar_features f join k using (symbol, timeframe) group by 1, 2)
-select k.symbol, k.timeframe, b.last_bar, f.last_feature, coalesce(f.not_finite, 0), coalesce(f.rsi_out, 0)
-from k left join b using (symbol, timeframe) left join f using (symbol, timeframe)
+      from k join bar_features f on f.symbol = k.symbol and f.timeframe = k.timeframe
+           and f.time >= coalesce(k.since, '-infinity')
+      group by 1, 2)
+select k.symbol, k.timeframe,
+       (select max(time) from market_data m where m.symbol = k.symbol and m.timeframe = k.timeframe),
+       (select max(time) from bar_features f where f.symbol = k.symbol and f.timeframe = k.timeframe),
+       coalesce(v.not_finite, 0), coalesce(v.rsi_out, 0)
+from k left join v using (symbol, timeframe)
 order by 1, 2
 """)
 
@@ -42,8 +52,13 @@ def _listed(keys: list[str]) -> str:
     return ", ".join(keys[:_MAX_LISTED]) + more
 
 
-def evaluate(url: str, keys: list[tuple[str, str]]) -> dg.AssetCheckResult:
-    params = {"symbols": [s for s, _ in keys], "timeframes": [tf for _, tf in keys]}
+def evaluate(url: str, keys: list[tuple[str, str]], since: Mapping[tuple[str, str], datetime | None] | None = None,
+             ) -> dg.AssetCheckResult:
+    """The check over `keys`; `since` (per key, optional) limits the value checks to rows from that time on
+    (a key mapped to None: no rows to check), else every row is checked."""
+    far_future = datetime.max.replace(tzinfo=UTC)
+    bounds = [None if since is None else (since.get(key) or far_future) for key in keys]
+    params = {"symbols": [s for s, _ in keys], "timeframes": [tf for _, tf in keys], "since": bounds}
     with engine_for(url).connect() as conn:
         rows = conn.execute(_QUERY, params).all()
     stale, not_finite, rsi_out = [], [], []

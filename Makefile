@@ -20,7 +20,7 @@ lint: $(BIN)/marketdata  ## ruff (lint + import order) and mypy (strict on clien
 	$(BIN)/mypy marketdata_pipeline
 
 test: $(BIN)/marketdata  ## the test suite, against DATABASE_URL or an embedded PostgreSQL
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2  # two workers: most tests wait on subprocesses and HTTP, not CPU
 
 faults: $(BIN)/marketdata  ## the fault suite on real processes; writes docs/reliability.json and docs/reliability.md
 	$(BIN)/marketdata faults

@@ -9,7 +9,7 @@ $(BIN)/marketdata: pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,deploy]'  # deploy: the deployment files' tests resolve their launchers
 	@touch $@
 
 run: $(BIN)/marketdata  ## database + sandbox (unless POLYGON_API_KEY) + Dagster UI on http://127.0.0.1:3000

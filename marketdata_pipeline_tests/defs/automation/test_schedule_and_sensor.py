@@ -90,6 +90,8 @@ def old_database(fresh_database) -> str:
     create_schema(url)
     with engine_for(url).begin() as conn:
         conn.execute(sa.text(f"alter table symbols drop constraint {SYMBOL_CHECK}"))
+        # Databases of that time predate the migrations too: no version table, so start-up upgrades them.
+        conn.execute(sa.text("drop table marketdata_alembic_version"))
     for symbol in ["BRK|B", "msft ", "SPY"]:
         _insert(url, symbol)
     return url

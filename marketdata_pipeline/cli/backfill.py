@@ -20,7 +20,13 @@ ASSET = "market_data"
 POLL_S = 2.0
 
 
-@click.command("backfill")
+SYMBOLS_HELP = """\b
+Arguments:
+  SYMBOLS  registered tickers (`marketdata symbols add`), case does not
+           matter; none = every active symbol."""
+
+
+@click.command("backfill", epilog=SYMBOLS_HELP)
 @click.argument("symbols", nargs=-1)
 @click.option("--timeframes", default="1d", show_default=True, metavar="TF[,TF…]",
               help=f"Comma-separated timeframes ({', '.join(TIMEFRAMES)}) or 'all'. Example: --timeframes 1d,1h")
@@ -28,7 +34,8 @@ POLL_S = 2.0
               help="History start for partitions with NO stored bars yet (overrides MARKETDATA_HISTORY_START for "
                    "this backfill's runs). Partitions that already have bars keep fetching incrementally from "
                    "their newest bar. Example: --start 2020-01-01")
-@click.option("--no-wait", is_flag=True, help="Launch and print the backfill id without following it.")
+@click.option("--no-wait", is_flag=True, help="Launch and print the backfill id without following it (the UI shows it). "
+                                     "Example: marketdata backfill --no-wait")
 def command(symbols: tuple[str, ...], timeframes: str, start: datetime | None, no_wait: bool) -> int:
     """Backfill market_data partitions through the running Dagster webserver, as the UI does.
 

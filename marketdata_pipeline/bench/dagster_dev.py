@@ -13,14 +13,7 @@ from pathlib import Path
 from dagster_graphql import DagsterGraphQLClient
 
 from marketdata_pipeline.bench.waiting import wait_until_serving
-
-LAUNCH_BACKFILL = """
-mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
-  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
-BACKFILL_STATUS = """
-query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-  ... on PartitionBackfill { status runs(limit: 1000) { runId status } } } }"""
-TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+from marketdata_pipeline.bench.webserver_api import BACKFILL_STATUS, LAUNCH_BACKFILL, TERMINAL
 
 
 def free_port() -> int:

@@ -95,7 +95,6 @@ class DagsterUI:
         for names in selections:
             count *= len(names)
         expect(dialog.get_by_text(f"{count} partitions")).to_be_visible()
-        self.shot("launch_backfill")
         dialog.get_by_role("button", name="Launch backfill").click()
         view = self.page.get_by_role("link", name="View", exact=True)
         view.wait_for(timeout=30_000)

@@ -1,4 +1,4 @@
-"""The features benchmark (issue 12): bar_features for the backfill slice inside one Dagster run, the daily
+"""The features benchmark: bar_features for the backfill slice inside one Dagster run, the daily
 update one trading day later, and the naive per-bar loop beside them.
 
 The bars are the sandbox's synthetic market (the bars the backfill workload fetches), written with the

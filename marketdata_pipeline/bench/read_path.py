@@ -1,4 +1,4 @@
-"""Read-path benchmark (issue 9): export 1,000,000 stored bars to Parquet, and `load_bars` of one year of
+"""Read-path benchmark: export 1,000,000 stored bars to Parquet, and `load_bars` of one year of
 5m bars (~60,000 rows), unadjusted and adjusted on read, on a scratch database dropped afterwards.
 
 Targets on the 2-core reference machine: parquet_s < 3 s, load_bars_s < 0.5 s.

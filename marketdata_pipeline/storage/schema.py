@@ -121,7 +121,7 @@ gap_ledger = sa.Table(
 )
 
 
-# ---- Corporate actions (issue 9), owned by marketdata_pipeline.storage.corporate_actions ---------
+# ---- Corporate actions, owned by marketdata_pipeline.storage.corporate_actions ---------
 # Stored exactly as the vendor lists them, keyed by their natural keys; each fetch replaces a symbol's
 # rows (revisions replace, cancelled actions vanish). Bars stay unadjusted: see storage.adjustment.
 splits = sa.Table(
@@ -154,7 +154,7 @@ dividends = sa.Table(
 )
 
 
-# ---- Quant features, owned by marketdata_pipeline.defs.features (issue 12) ------------------------
+# ---- Quant features, owned by marketdata_pipeline.storage.features ----------------------------------
 # One typed column per feature of marketdata_pipeline.quant.features (names are the contract; a test keeps
 # the two lists equal). NULL where a feature's window is incomplete.
 FEATURE_TYPES = {

@@ -1,4 +1,4 @@
-"""The features written straight from their definitions (issue 12), bar by bar in plain Python: the
+"""The features written straight from their definitions, bar by bar in plain Python: the
 independent reference the vectorized implementation is tested against. Slow on purpose; tests only."""
 
 from __future__ import annotations

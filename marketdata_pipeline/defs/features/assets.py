@@ -12,7 +12,6 @@ from typing import cast
 import dagster as dg
 import pandas as pd
 
-# Moves to marketdata_pipeline.defs.market_data.partitions with the reshape (issue 8).
 from marketdata_pipeline.bars import split_key
 from marketdata_pipeline.defs.features import checks
 from marketdata_pipeline.defs.market_data.partitions import bar_partitions
@@ -35,7 +34,7 @@ def _no_bars() -> pd.DataFrame:
 
 @dg.asset(
     partitions_def=bar_partitions,
-    # Split-adjusted bars, so a split is no return shock (the adjusted read comes with issue 9).
+    # Split-adjusted bars (storage.adjustment), so a split is no return shock.
     ins={"market_data": dg.AssetIn(metadata={"adjust": "splits"})},
     # A backfill of many partitions is one run, never one per partition.
     backfill_policy=dg.BackfillPolicy.single_run(),

@@ -60,6 +60,14 @@ def _window_std(x: np.ndarray, n: int, ddof: int) -> tuple[np.ndarray, np.ndarra
     return mean, std
 
 
+def _window_mean(x: np.ndarray, n: int) -> np.ndarray:
+    """Mean of the last n values at each t, each window summed on its own; NaN until n values exist."""
+    out = np.full(len(x), np.nan)
+    if len(x) >= n:
+        out[n - 1:] = sliding_window_view(x, n).mean(axis=1)
+    return out
+
+
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, missing where the denominator is 0 or missing (a flat window has no scale)."""
     out = np.full(len(numerator), np.nan)
@@ -133,7 +141,10 @@ def compute_features(bars: pd.DataFrame) -> pd.DataFrame:
     f["rsi_14"] = talib.RSI(c, timeperiod=14)
 
     sma_20, sigma_20 = _window_std(c, 20, ddof=0)
-    f["sma_20"], f["sma_50"], f["sma_200"] = sma_20, talib.SMA(c, 50), talib.SMA(c, 200)
+    # sma_50 and sma_200 as per-window means (not TA-Lib's running sum, whose rounding depends on where the
+    # input starts): a tail's values are then bit-identical to the full history's, and trend_regime's
+    # comparisons of sma_200 cannot flip between the two (see compute_features_tail).
+    f["sma_20"], f["sma_50"], f["sma_200"] = sma_20, _window_mean(c, 50), _window_mean(c, 200)
     f["ema_12"], f["ema_26"] = talib.EMA(c, 12), talib.EMA(c, 26)
     f["macd"] = f["ema_12"] - f["ema_26"]
     f["macd_signal"] = np.full(n, np.nan)
@@ -169,3 +180,33 @@ def _frame(times: pd.Series, f: dict[str, np.ndarray]) -> pd.DataFrame:
     columns.update({name: _nullable(f[name], "boolean") for name in BOOL_FEATURES})
     columns.update({name: _nullable(f[name], "Int8") for name in INT_FEATURES})
     return pd.DataFrame(columns)
+
+
+# --- Tail recomputation ---------------------------------------------------------------------------------
+# A row t computed from bars [t − WARM_UP, t] instead of the whole history:
+# - windows: the longest lookback is vol_regime's, 252 values of realized_vol_20, itself 20 log_returns
+#   (21 bars) back: 272 bars; trend_regime reads sma_200 20 bars back (220), range_pos_252 252.
+#   Per-window computations (two-pass std, window means, MIN/MAX, rolling rank) give bit-identical values.
+# - recursions seeded at the tail's start: the seed's error is multiplied by (1 − α) per bar. The slowest is
+#   Wilder's 14 (ATR, RSI): 13/14 per bar; EMA(26): 25/27; EMA(12): 11/13; the MACD signal's EMA(9): 4/5
+#   (it also inherits the EMAs' decaying error). A seed error of at most the whole price (1 × close) falls
+#   below the absolute tolerance 1e-12 × close after ln(1e12) / ln(14/13) ≈ 373 bars, and below one ulp
+#   (≈ 1e-16 × close) after ln(1e16) / ln(14/13) ≈ 497 bars.
+# WARM_UP = 2048 leaves a margin of (13/14)^1500 ≈ 1e-48 beyond the windows and the ulp.
+# - trend_structure needs the last two swing highs and lows: the caller checks two of each are confirmed
+#   inside the tail before its first row (tail_is_exact), else recomputes the whole partition.
+WARM_UP = 2048
+
+
+def tail_is_exact(tail_features: pd.DataFrame, first_row: int) -> bool:
+    """Whether `tail_features` (compute_features of bars starting at some bar, not the first) give rows
+    first_row onward as the whole history would: enough warm-up bars, and two swing highs and two swing lows
+    decided inside the tail (bar index ≥ SWING_REACH there) and confirmed before first_row."""
+    if first_row < WARM_UP:
+        return False
+    confirmed_before = first_row - SWING_REACH  # a swing at s is confirmed at s + 2 <= first_row
+    for name in ("swing_high", "swing_low"):
+        swings = tail_features[name].to_numpy(dtype="float64", na_value=np.nan)[SWING_REACH:confirmed_before]
+        if np.count_nonzero(swings == 1.0) < 2:
+            return False
+    return True

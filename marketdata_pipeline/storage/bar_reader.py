@@ -129,24 +129,32 @@ def _adjust(table: pa.Table, factors: _Factors, adjust: str) -> pa.Table:
 _PARTITION_TYPES = {"k": pa.int64(), "time_us": pa.int64(), **{c: _TYPES[c] for c in VALUE_COLUMNS}}
 
 
-def read_partitions(url: str, keys: list[tuple[str, str]], adjust: str = "none") -> pd.DataFrame:
+def read_partitions(url: str, keys: list[tuple[str, str]], adjust: str = "none",
+                    since: list[datetime | None] | None = None) -> pd.DataFrame:
     """Every bar of the (symbol, timeframe) partitions `keys`, in one COPY: columns symbol, timeframe +
     bars.BAR_COLUMNS typed as bars.BAR_DTYPES except time's unit (µs, PostgreSQL's), ordered as `keys` then by time. Adjusted like read_bars_arrow
-    (the same float operations as the adjusted views, so the values are the views' to the last bit)."""
+    (the same float operations as the adjusted views, so the values are the views' to the last bit).
+    `since`, one per key: only that partition's bars with time >= it (None: all), e.g. a tail to recompute."""
     check_adjust(adjust)
     keys = list(keys)
+    since = list(since) if since is not None else [None] * len(keys)
+    if len(since) != len(keys):
+        raise ValueError(f"since has {len(since)} bounds for {len(keys)} partitions")
     if not keys:
         return _frame(keys, np.empty(0, np.int64), np.empty(0, np.int64), {})
     # The partition travels as its 1-based position in `keys` (a small integer instead of two strings per row).
     query = sql.SQL(
         "copy (select k.ord as k, (extract(epoch from m.time) * 1000000)::bigint as time_us, {values} "
-        "from unnest({symbols}::text[], {timeframes}::text[]) with ordinality as k(symbol, timeframe, ord) "
-        "join market_data m on m.symbol = k.symbol and m.timeframe = k.timeframe) "
+        "from unnest({symbols}::text[], {timeframes}::text[], {since}::timestamptz[]) with ordinality "
+        "as k(symbol, timeframe, since, ord) "
+        "join market_data m on m.symbol = k.symbol and m.timeframe = k.timeframe "
+        "and m.time >= coalesce(k.since, '-infinity'::timestamptz)) "
         "to stdout (format csv, header true)"
     ).format(
         values=sql.SQL(", ").join(sql.SQL("m.") + sql.Identifier(c) for c in VALUE_COLUMNS),
         symbols=sql.Literal([s for s, _ in keys]),
         timeframes=sql.Literal([tf for _, tf in keys]),
+        since=sql.Literal(since),
     )
     buffer = io.BytesIO()
     with engine_for(url).connect() as conn:

@@ -127,6 +127,15 @@ def _adjust(table: pa.Table, factors: _Factors, adjust: str) -> pa.Table:
 # --- Whole partitions (the IO manager's and storage.bars' read) ---------------------------------------------
 
 _PARTITION_TYPES = {"k": pa.int64(), "time_us": pa.int64(), **{c: _TYPES[c] for c in VALUE_COLUMNS}}
+# The partition travels as its 1-based position in `keys` (a small integer instead of two strings per row).
+_QUERY = sql.SQL(
+    "copy (select k.ord as k, (extract(epoch from m.time) * 1000000)::bigint as time_us, {values}{extra} "
+    "from unnest({symbols}::text[], {timeframes}::text[], {since}::timestamptz[]) with ordinality "
+    "as k(symbol, timeframe, since, ord) "
+    "join market_data m on m.symbol = k.symbol and m.timeframe = k.timeframe "
+    "and m.time >= coalesce(k.since, '-infinity'::timestamptz)) "
+    "to stdout (format csv, header true)"
+)
 
 
 def read_partitions(url: str, keys: list[tuple[str, str]], adjust: str = "none",
@@ -135,38 +144,50 @@ def read_partitions(url: str, keys: list[tuple[str, str]], adjust: str = "none",
     bars.BAR_COLUMNS typed as bars.BAR_DTYPES except time's unit (µs, PostgreSQL's), ordered as `keys` then by time. Adjusted like read_bars_arrow
     (the same float operations as the adjusted views, so the values are the views' to the last bit).
     `since`, one per key: only that partition's bars with time >= it (None: all), e.g. a tail to recompute."""
+    with engine_for(url).connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its DBAPI connection
+        return read_partitions_on(driver.cursor(), keys, adjust, since)
+
+
+# A 64-bit hash of the bar values the features read (time, open, high, low, close, volume), computed by the
+# server: XORed over a partition's head it is the fingerprint storage.features keeps (see feature_plan).
+ROW_HASH = (
+    "hashfloat8extended(m.close, hashfloat8extended(m.high, hashfloat8extended(m.low, hashfloat8extended(m.open, "
+    "hashfloat8extended(m.volume, hashfloat8extended(date_part('epoch', m.time), 0))))))"
+)
+
+
+def read_partitions_on(cursor: psycopg.Cursor[Any], keys: list[tuple[str, str]], adjust: str = "none",
+                       since: list[datetime | None] | None = None, *, row_hashes: bool = False) -> pd.DataFrame:
+    """read_partitions on the caller's cursor (so it can share a snapshot with other queries); `row_hashes`
+    adds a column row_hash (int64, ROW_HASH of the unadjusted bar)."""
     check_adjust(adjust)
     keys = list(keys)
     since = list(since) if since is not None else [None] * len(keys)
     if len(since) != len(keys):
         raise ValueError(f"since has {len(since)} bounds for {len(keys)} partitions")
     if not keys:
-        return _frame(keys, np.empty(0, np.int64), np.empty(0, np.int64), {})
-    # The partition travels as its 1-based position in `keys` (a small integer instead of two strings per row).
-    query = sql.SQL(
-        "copy (select k.ord as k, (extract(epoch from m.time) * 1000000)::bigint as time_us, {values} "
-        "from unnest({symbols}::text[], {timeframes}::text[], {since}::timestamptz[]) with ordinality "
-        "as k(symbol, timeframe, since, ord) "
-        "join market_data m on m.symbol = k.symbol and m.timeframe = k.timeframe "
-        "and m.time >= coalesce(k.since, '-infinity'::timestamptz)) "
-        "to stdout (format csv, header true)"
-    ).format(
+        frame = _frame(keys, np.empty(0, np.int64), np.empty(0, np.int64), {})
+        if row_hashes:
+            frame["row_hash"] = np.empty(0, np.int64)
+        return frame
+    extra = sql.SQL(", " + ROW_HASH + " as row_hash") if row_hashes else sql.SQL("")
+    query = _QUERY.format(
         values=sql.SQL(", ").join(sql.SQL("m.") + sql.Identifier(c) for c in VALUE_COLUMNS),
+        extra=extra,
         symbols=sql.Literal([s for s, _ in keys]),
         timeframes=sql.Literal([tf for _, tf in keys]),
         since=sql.Literal(since),
     )
     buffer = io.BytesIO()
-    with engine_for(url).connect() as conn:
-        driver = conn.connection.driver_connection
-        assert driver is not None  # a checked-out connection always has its DBAPI connection
-        cursor = driver.cursor()
-        with cursor.copy(query) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
-        factors = _factors(cursor, sorted({s for s, _ in keys})) if adjust != "none" else {}
+    with cursor.copy(query) as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    factors = _factors(cursor, sorted({s for s, _ in keys})) if adjust != "none" else {}
     buffer.seek(0)
-    table = pacsv.read_csv(buffer, convert_options=pacsv.ConvertOptions(column_types=_PARTITION_TYPES))
+    types = {**_PARTITION_TYPES, "row_hash": pa.int64()} if row_hashes else _PARTITION_TYPES
+    table = pacsv.read_csv(buffer, convert_options=pacsv.ConvertOptions(column_types=types))
     ordinal = table["k"].to_numpy() - 1
     times = table["time_us"].to_numpy()
     # Sorted here rather than by the server: a stable sort of two integer keys beats a sort of a million rows
@@ -179,7 +200,10 @@ def read_partitions(url: str, keys: list[tuple[str, str]], adjust: str = "none",
     values["trade_count"] = table["trade_count"]
     if factors:
         _adjust_partitions(values, keys, ordinal, times, factors, adjust)
-    return _frame(keys, ordinal, times, values)
+    frame = _frame(keys, ordinal, times, values)
+    if row_hashes:
+        frame["row_hash"] = table["row_hash"].to_numpy()
+    return frame
 
 
 def _adjust_partitions(values: dict[str, Any], keys: list[tuple[str, str]], ordinal: np.ndarray, times: np.ndarray,

@@ -28,7 +28,7 @@ from marketdata_pipeline.storage.schema import FEATURE_TYPES
 
 FEATURE_COLUMNS = list(FEATURE_TYPES)
 SOURCE_COLUMNS = ["time", "open", "high", "low", "close", "volume"]  # the bar columns the features read
-CHUNK_ROWS = 4096
+CHUNK_ROWS = 512  # small: a tail read (storage.feature_plan) starts at a chunk boundary
 _DIGEST_BYTES = 16
 _COPY_TYPES = {"time": "timestamptz", **FEATURE_TYPES}
 _STAGE = "bar_features_stage"
@@ -36,7 +36,10 @@ _BEFORE_ALL = datetime(1, 1, 1, tzinfo=UTC)
 
 _CREATE_STAGE = f"create temp table if not exists {_STAGE} (like bar_features) on commit delete rows"
 _LOCK = "select pg_advisory_xact_lock(%s)"
-_STATE = "select bar_count, chunk_rows, digests from bar_features_state where symbol = %s and timeframe = %s"
+_STATE = (
+    "select bar_count, chunk_rows, digests, head_time, head_count, head_print, factors_print "
+    "from bar_features_state where symbol = %s and timeframe = %s"
+)
 _STORED = "select count(*) from bar_features where symbol = %s and timeframe = %s"
 _MERGE = (
     f"insert into bar_features select * from {_STAGE} on conflict (symbol, timeframe, time) do update set "
@@ -46,11 +49,58 @@ _MERGE = (
 )
 _STORED_TIMES = "select time from bar_features where symbol = %s and timeframe = %s and time > %s"
 _DELETE = "delete from bar_features where symbol = %s and timeframe = %s and time = any(%s)"
+_STORED_SINCE = "select count(*) from bar_features where symbol = %s and timeframe = %s and time >= %s"
 _SAVE_STATE = (
-    "insert into bar_features_state (symbol, timeframe, bar_count, chunk_rows, digests) values (%s, %s, %s, %s, %s) "
+    "insert into bar_features_state (symbol, timeframe, bar_count, chunk_rows, digests, head_time, head_count, "
+    "head_print, factors_print) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "on conflict (symbol, timeframe) do update set bar_count = excluded.bar_count, "
-    "chunk_rows = excluded.chunk_rows, digests = excluded.digests"
+    "chunk_rows = excluded.chunk_rows, digests = excluded.digests, head_time = excluded.head_time, "
+    "head_count = excluded.head_count, head_print = excluded.head_print, factors_print = excluded.factors_print"
 )
+
+
+@dataclass(frozen=True)
+class FeatureState:
+    """A partition's bar_features_state row: digests of the bars behind its stored features, and its head
+    (bars before head_time: head_count of them, XOR of their ROW_HASHes; factors_print of the adjustment)."""
+
+    bar_count: int
+    chunk_rows: int
+    digests: bytes
+    head_time: datetime | None = None
+    head_count: int | None = None
+    head_print: int | None = None
+    factors_print: str | None = None
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a write records as the next run's head: the bars' row hashes (storage.bar_reader.ROW_HASH, of the
+    bars handed to the write, the first at bar index `offset` after `offset` bars XORing to `print_before`)."""
+
+    row_hashes: np.ndarray
+    factors_print: str
+    offset: int = 0
+    print_before: int = 0
+
+
+def head_bars(count: int, warm_up: int, reach: int) -> int:
+    """How many bars the next run may take as unchanged head: all but the last reach + warm_up, rounded down
+    to a digest chunk (so a tail's digests start at a chunk boundary)."""
+    return max(0, count - reach - warm_up) // CHUNK_ROWS * CHUNK_ROWS
+
+
+def _head_fields(bars: pd.DataFrame, head: Head | None, warm_up: int, reach: int
+                 ) -> tuple[datetime | None, int | None, int | None, str | None]:
+    """(head_time, head_count, head_print, factors_print) for bar_features_state; NULLs when no head."""
+    if head is None:
+        return None, None, None, None
+    count = max(head_bars(head.offset + len(bars), warm_up, reach), head.offset)
+    if count <= 0 or count - head.offset >= len(bars):
+        return None, None, None, None
+    hashes = np.asarray(head.row_hashes[: count - head.offset], dtype=np.int64)
+    head_print = int(np.bitwise_xor.reduce(hashes, initial=np.int64(head.print_before)))
+    return bars["time"].iloc[count - head.offset].to_pydatetime(), count, head_print, head.factors_print
 
 
 @dataclass(frozen=True)
@@ -76,17 +126,18 @@ def _digests(source: np.ndarray, chunk: int) -> bytes:
     return b"".join(_digest(source[i : i + chunk]) for i in range(0, len(source), chunk))
 
 
-def first_changed_bar(state: tuple[int, int, bytes] | None, source: np.ndarray) -> int:
+def first_changed_bar(state: tuple[int, int, bytes] | None, source: np.ndarray, offset: int = 0) -> int:
     """Index of the first bar that differs from the bars behind `state` (their count when none differs).
     Each stored chunk is compared over the same rows it covered, so a short last chunk that new bars now
-    extend still matches."""
+    extend still matches. `source` may start at bar `offset` (a multiple of the chunk; the bars before it
+    are known unchanged)."""
     if state is None:
         return 0
     count, chunk, digests = state
-    for i in range(len(digests) // _DIGEST_BYTES):
+    for i in range(offset // chunk, len(digests) // _DIGEST_BYTES):
         start, stop = i * chunk, min((i + 1) * chunk, count)
         stored = digests[i * _DIGEST_BYTES : (i + 1) * _DIGEST_BYTES]
-        if stop > len(source) or _digest(source[start:stop]) != stored:
+        if stop - offset > len(source) or _digest(source[start - offset : stop - offset]) != stored:
             return start
     return count
 
@@ -118,10 +169,12 @@ def _delete_gone(cursor: psycopg.Cursor, symbol: str, timeframe: str, features: 
 
 
 def write_features(
-    url: str, symbol: str, timeframe: str, bars: pd.DataFrame, features: pd.DataFrame, *, reach: int = 2
+    url: str, symbol: str, timeframe: str, bars: pd.DataFrame, features: pd.DataFrame, *, reach: int = 2,
+    head: Head | None = None, warm_up: int = 0,
 ) -> FeatureWrite:
     """Make the partition's stored features equal `features` (computed from `bars`, row for row) in one
-    transaction, writing only new or changed rows. `reach`: how many bars after t a feature at t reads."""
+    transaction, writing only new or changed rows. `reach`: how many bars after t a feature at t reads.
+    `head` (the bars' row hashes): also record the next run's head, all but the last reach + `warm_up` bars."""
     if len(bars) != len(features) or not np.array_equal(pg_timestamps(bars["time"]), pg_timestamps(features["time"])):
         raise ValueError(f"{symbol}|{timeframe}: features must have one row per bar, at the bars' times")
     source = _source(bars)
@@ -136,7 +189,7 @@ def write_features(
         state = cursor.execute(_STATE, (symbol, timeframe)).fetchone()
         stored = cursor.execute(_STORED, (symbol, timeframe)).fetchone()[0]
         # A state that does not describe the stored rows (rows deleted or added by hand) is ignored.
-        known = state if state is not None and state[0] == stored else None
+        known = state[:3] if state is not None and state[0] == stored else None
         start = max(0, first_changed_bar(known, source) - reach)
         if stored == 0:
             if len(features):
@@ -149,10 +202,55 @@ def write_features(
                 _copy(cursor, _STAGE, symbol, timeframe, tail)
             written = cursor.execute(_MERGE).rowcount if len(tail) else 0
             deleted = _delete_gone(cursor, symbol, timeframe, features, start)
-        cursor.execute(_SAVE_STATE, (symbol, timeframe, len(bars), CHUNK_ROWS, _digests(source, CHUNK_ROWS)))
+        cursor.execute(_SAVE_STATE, (symbol, timeframe, len(bars), CHUNK_ROWS, _digests(source, CHUNK_ROWS),
+                                     *_head_fields(bars, head, warm_up, reach)))
     first = 0 if stored == 0 else start
     tail_start = features["time"].iloc[first].to_pydatetime() if first < len(features) else None
     return FeatureWrite(written, deleted, len(features) - first, tail_start)
+
+
+def tail_first_change(state: FeatureState, bars: pd.DataFrame) -> int:
+    """The first bar (index in the whole partition) that differs from the bars behind `state`, for `bars`
+    the partition's tail from state.head_count on (the head known unchanged: storage.feature_plan)."""
+    offset = state.head_count or 0
+    return first_changed_bar((state.bar_count, state.chunk_rows, state.digests), _source(bars), offset)
+
+
+def write_features_tail(
+    url: str, symbol: str, timeframe: str, bars: pd.DataFrame, features: pd.DataFrame, state: FeatureState,
+    first_row: int, head: Head, *, reach: int, warm_up: int,
+) -> FeatureWrite | None:
+    """Write rows first_row onward of `features` (computed from `bars`, the partition's tail from bar
+    state.head_count on; the caller has checked those rows equal a full recomputation's), the rows before
+    being unchanged. Under the partition's lock the state must still be `state` and the stored rows from
+    head_time on as many as it says; otherwise nothing is written and None returned (recompute in full)."""
+    offset = state.head_count or 0
+    if state.head_time is None or len(bars) != len(features) or not 0 < first_row <= len(bars):
+        raise ValueError(f"{symbol}|{timeframe}: not a tail write (first_row {first_row}, {len(bars)} bars)")
+    source = _source(bars)
+    with engine_for(url).begin() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its DBAPI connection
+        cursor = driver.cursor()
+        cursor.execute("set local synchronous_commit = off")
+        cursor.execute(_LOCK, (feature_lock_key(symbol, timeframe),))
+        row = cursor.execute(_STATE, (symbol, timeframe)).fetchone()
+        if row is None or FeatureState(*row) != state:
+            return None  # another writer moved on since the plan
+        stored = cursor.execute(_STORED_SINCE, (symbol, timeframe, state.head_time)).fetchone()[0]
+        if stored != state.bar_count - offset:
+            return None  # rows added or removed behind the pipeline's back: the full path sorts them out
+        cursor.execute(_CREATE_STAGE)
+        tail = features.iloc[first_row:]
+        if len(tail):
+            _copy(cursor, _STAGE, symbol, timeframe, tail)
+        written = cursor.execute(_MERGE).rowcount if len(tail) else 0
+        deleted = _delete_gone(cursor, symbol, timeframe, features, first_row)
+        digests = state.digests[: offset // state.chunk_rows * _DIGEST_BYTES] + _digests(source, CHUNK_ROWS)
+        cursor.execute(_SAVE_STATE, (symbol, timeframe, offset + len(bars), CHUNK_ROWS, digests,
+                                     *_head_fields(bars, head, warm_up, reach)))
+    tail_start = features["time"].iloc[first_row].to_pydatetime() if first_row < len(features) else None
+    return FeatureWrite(written, deleted, len(features) - first_row, tail_start)
 
 
 def load_features(

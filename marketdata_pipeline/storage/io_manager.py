@@ -20,6 +20,7 @@ import pandas as pd
 from marketdata_pipeline.bars import BAR_COLUMNS, partition_key, split_key
 from marketdata_pipeline.storage.bar_reader import read_partitions
 from marketdata_pipeline.storage.bars import upsert_bars
+from marketdata_pipeline.storage.feature_plan import read_for_features
 from marketdata_pipeline.storage.resource import MarketDatabase
 
 # What load_input returns: one frame for every partition asked for.
@@ -100,8 +101,17 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """Every partition of the upstream asset the input covers, as one frame (FRAME_COLUMNS) sorted by
-        symbol, timeframe, time. Input metadata `adjust` ("none", "splits", "all") picks the price series."""
-        adjust = (context.definition_metadata or {}).get("adjust", "none")
+        symbol, timeframe, time. Input metadata `adjust` ("none", "splits", "all") picks the price series;
+        `tail` (True) reads only what storage.feature_plan says the features need."""
+        metadata = context.definition_metadata or {}
+        adjust = metadata.get("adjust", "none")
         # One COPY for all partitions: per-partition queries cost ~5x as much for a large backfill.
         keys = sorted(split_key(key) for key in context.asset_partition_keys)
+        if metadata.get("tail"):
+            # bar_features: only each partition's tail after its unchanged head (storage.feature_plan), with
+            # the bars' row hashes (column row_hash) and the plans in attrs["feature_plans"] by (symbol, timeframe).
+            frame, plans = read_for_features(self.database.url, keys, adjust)
+            frame = frame[[*FRAME_COLUMNS, "row_hash"]]
+            frame.attrs["feature_plans"] = dict(zip(keys, plans))
+            return frame
         return read_partitions(self.database.url, keys, adjust)[FRAME_COLUMNS]

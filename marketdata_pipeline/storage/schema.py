@@ -188,4 +188,10 @@ bar_features_state = sa.Table(
     sa.Column("bar_count", sa.Integer, nullable=False),
     sa.Column("chunk_rows", sa.Integer, nullable=False),
     sa.Column("digests", sa.LargeBinary, nullable=False),  # 16 bytes per chunk, the last chunk possibly short
+    # The head (storage.feature_plan; revision 0002): bars before head_time, head_count of them, XOR of their
+    # row hashes, and a digest of the symbol's adjustment factors. Unchanged → the next run reads the tail only.
+    sa.Column("head_time", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("head_count", sa.Integer, nullable=True),
+    sa.Column("head_print", sa.BigInteger, nullable=True),
+    sa.Column("factors_print", sa.Text, nullable=True),
 )

@@ -67,5 +67,5 @@ def test_a_new_database_is_created_at_head(fresh_database):
     url = fresh_database("mdp_migrate_new")
     create_schema(url)
     with engine_for(url).connect() as conn:
-        assert migrations.current(conn) == migrations.head() == "0001_baseline"
+        assert migrations.current(conn) == migrations.head() == "0002_feature_tail_state"
         assert "alembic_version" not in _tables(conn)  # Dagster's name is not ours

@@ -15,8 +15,15 @@ import pandas as pd
 from marketdata_pipeline.bars import split_key
 from marketdata_pipeline.defs.features import checks
 from marketdata_pipeline.defs.market_data.partitions import bar_partitions
-from marketdata_pipeline.quant.features import INPUT_COLUMNS, SWING_REACH, compute_features
-from marketdata_pipeline.storage.features import write_features
+from marketdata_pipeline.quant.features import INPUT_COLUMNS, SWING_REACH, WARM_UP, compute_features, tail_is_exact
+from marketdata_pipeline.storage.feature_plan import PartitionPlan, read_for_features
+from marketdata_pipeline.storage.features import (
+    FeatureWrite,
+    Head,
+    tail_first_change,
+    write_features,
+    write_features_tail,
+)
 from marketdata_pipeline.storage.resource import MarketDatabase
 
 
@@ -28,6 +35,34 @@ def _partition_bars(bars: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
     return {cast(tuple[str, str], key): frame for key, frame in bars.groupby(["symbol", "timeframe"], sort=False)}
 
 
+ADJUST = "splits"  # split-adjusted bars (storage.adjustment), so a split is no return shock
+
+
+def _computed(bars: pd.DataFrame, seconds: list[float]) -> pd.DataFrame:
+    """compute_features, its time added to seconds[0]."""
+    started = time.monotonic()
+    features = compute_features(bars)
+    seconds[0] += time.monotonic() - started
+    return features
+
+
+def _write_tail(url: str, symbol: str, tf: str, bars: pd.DataFrame, plan: PartitionPlan,
+                compute_s: list[float]) -> FeatureWrite | None:
+    """Recompute and write from the tail the plan read (bars from the head on); None when the tail cannot
+    give what a full recomputation gives (a change too early in it, too few swings) or the state moved."""
+    state = plan.state
+    assert state is not None and state.head_count is not None and state.head_print is not None
+    first_row = tail_first_change(state, bars) - SWING_REACH - state.head_count
+    if first_row < WARM_UP:
+        return None
+    features = _computed(bars, compute_s)
+    if not tail_is_exact(features, first_row):
+        return None
+    head = Head(bars["row_hash"].to_numpy(), plan.factors_print, state.head_count, state.head_print)
+    return write_features_tail(url, symbol, tf, bars, features, state, first_row, head, reach=SWING_REACH,
+                               warm_up=WARM_UP)
+
+
 def _no_bars() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c == "time" else "float64") for c in INPUT_COLUMNS})
 
@@ -35,7 +70,8 @@ def _no_bars() -> pd.DataFrame:
 @dg.asset(
     partitions_def=bar_partitions,
     # Split-adjusted bars (storage.adjustment), so a split is no return shock.
-    ins={"market_data": dg.AssetIn(metadata={"adjust": "splits"})},
+    # `tail`: only what the stored state says is needed (storage.feature_plan), with the plans.
+    ins={"market_data": dg.AssetIn(metadata={"adjust": ADJUST, "tail": True})},
     # A backfill of many partitions is one run, never one per partition.
     backfill_policy=dg.BackfillPolicy.single_run(),
     # Follows its bars: materialized by the daily job together with market_data, and requested by the
@@ -50,20 +86,33 @@ def _no_bars() -> pd.DataFrame:
 )
 def bar_features(context: dg.AssetExecutionContext, database: MarketDatabase, market_data: pd.DataFrame):
     keys = [split_key(k) for k in context.partition_keys]
+    plans: dict[tuple[str, str], PartitionPlan] = market_data.attrs.get("feature_plans", {})
     by_partition = _partition_bars(market_data)
     del market_data  # each partition's frame is a copy: let the combined one go
-    bars_seen = written = deleted = compared = 0
-    compute_s = write_s = 0.0
+    bars_seen = bars_read = written = deleted = compared = from_tail = 0
+    compute_s, write_s = [0.0], 0.0
     since = {}
     for symbol, tf in keys:
         bars = by_partition.pop((symbol, tf), None)
         bars = _no_bars() if bars is None else bars.reset_index(drop=True)
+        plan = plans.get((symbol, tf))
         started = time.monotonic()
-        features = compute_features(bars)
-        computed = time.monotonic()
-        result = write_features(database.url, symbol, tf, bars, features, reach=SWING_REACH)
-        compute_s, write_s = compute_s + computed - started, write_s + time.monotonic() - computed
-        bars_seen += len(bars)
+        result, skipped = None, 0  # skipped: the head's bars, not read
+        if plan is not None and plan.since is not None:
+            result = _write_tail(database.url, symbol, tf, bars, plan, compute_s)
+            if result is not None:
+                from_tail, skipped = from_tail + 1, plan.state.head_count if plan.state else 0
+            if result is None:  # the whole partition after all, with a fresh plan (its head is recorded anew)
+                frame, [plan] = read_for_features(database.url, [(symbol, tf)], ADJUST, full=True)
+                bars = frame.reset_index(drop=True)
+        if result is None:
+            features = _computed(bars, compute_s)
+            head = Head(bars["row_hash"].to_numpy(), plan.factors_print) if plan is not None else None
+            result = write_features(database.url, symbol, tf, bars, features, reach=SWING_REACH, head=head,
+                                    warm_up=WARM_UP)
+        write_s += time.monotonic() - started
+        bars_read += len(bars)
+        bars_seen += len(bars) + (skipped or 0)
         since[(symbol, tf)] = result.tail_start
         written, deleted, compared = written + result.rows_written, deleted + result.rows_deleted, compared + result.rows_compared
     try:
@@ -74,12 +123,14 @@ def bar_features(context: dg.AssetExecutionContext, database: MarketDatabase, ma
     return dg.MaterializeResult(
         metadata={
             "partitions": len(keys),
-            "bars": bars_seen,
+            "bars": bars_seen,  # in the partitions
+            "bars_read": bars_read,  # of them, read and recomputed (the tails, or whole partitions)
             "rows_written": written,
             "rows_deleted": deleted,
             "rows_compared": compared,
-            "compute_seconds": round(compute_s, 3),
-            "db_seconds": round(write_s, 3),
+            "partitions_from_tail": from_tail,
+            "compute_seconds": round(compute_s[0], 3),
+            "db_seconds": round(write_s - compute_s[0], 3),  # writes, and the reads of tails that fell back
         },
         check_results=[check],
     )

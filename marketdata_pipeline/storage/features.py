@@ -28,7 +28,7 @@ from marketdata_pipeline.storage.schema import FEATURE_TYPES
 
 FEATURE_COLUMNS = list(FEATURE_TYPES)
 SOURCE_COLUMNS = ["time", "open", "high", "low", "close", "volume"]  # the bar columns the features read
-CHUNK_ROWS = 512  # small: a tail read (storage.feature_plan) starts at a chunk boundary
+CHUNK_ROWS = 128  # small: a change is located to its chunk, and a tail read (storage.feature_plan) starts at one
 _DIGEST_BYTES = 16
 _COPY_TYPES = {"time": "timestamptz", **FEATURE_TYPES}
 _STAGE = "bar_features_stage"
@@ -85,9 +85,10 @@ class Head:
 
 
 def head_bars(count: int, warm_up: int, reach: int) -> int:
-    """How many bars the next run may take as unchanged head: all but the last reach + warm_up, rounded down
-    to a digest chunk (so a tail's digests start at a chunk boundary)."""
-    return max(0, count - reach - warm_up) // CHUNK_ROWS * CHUNK_ROWS
+    """How many bars the next run may take as unchanged head: all but the last reach + warm_up + one chunk,
+    rounded down to a chunk (a tail's digests start at a chunk boundary; a change is located to its chunk, so
+    the extra chunk keeps a change in the last bar at least warm_up bars into the tail)."""
+    return max(0, count - reach - warm_up - CHUNK_ROWS) // CHUNK_ROWS * CHUNK_ROWS
 
 
 def _head_fields(bars: pd.DataFrame, head: Head | None, warm_up: int, reach: int

@@ -114,10 +114,14 @@ def _figures(run: dict) -> dict:
         "rows_per_s": round(run["rows_written"] / wall, 1) if wall else None,
         "peak_rss_mb": run["peak_rss_mb"],
         "partitions": run["partitions"],
+        "partitions_from_tail": run.get("partitions_from_tail"),
+        "bars_read": run.get("bars_read"),
+        "full_reads_by_reason": run.get("full_reads_by_reason"),
         "rows_deleted": run["rows_deleted"],
         "rows_compared": run["rows_compared"],
         "compute_s": run["compute_seconds"],
         "db_s": run["db_seconds"],
+        "check_s": run.get("check_seconds"),
         "check_passed": run["check_passed"],
     }
 

@@ -47,20 +47,21 @@ def _computed(bars: pd.DataFrame, seconds: list[float]) -> pd.DataFrame:
 
 
 def _write_tail(url: str, symbol: str, tf: str, bars: pd.DataFrame, plan: PartitionPlan,
-                compute_s: list[float]) -> FeatureWrite | None:
-    """Recompute and write from the tail the plan read (bars from the head on); None when the tail cannot
-    give what a full recomputation gives (a change too early in it, too few swings) or the state moved."""
+                compute_s: list[float]) -> tuple[FeatureWrite | None, str]:
+    """Recompute and write from the tail the plan read (bars from the head on); (None, why) when the tail
+    cannot give what a full recomputation gives (a change too early in it, too few swings) or the state moved."""
     state = plan.state
     assert state is not None and state.head_count is not None and state.head_print is not None
     first_row = tail_first_change(state, bars) - SWING_REACH - state.head_count
     if first_row < WARM_UP:
-        return None
+        return None, "change_in_warm_up"
     features = _computed(bars, compute_s)
     if not tail_is_exact(features, first_row):
-        return None
+        return None, "tail_not_exact"
     head = Head(bars["row_hash"].to_numpy(), plan.factors_print, state.head_count, state.head_print)
-    return write_features_tail(url, symbol, tf, bars, features, state, first_row, head, reach=SWING_REACH,
-                               warm_up=WARM_UP)
+    result = write_features_tail(url, symbol, tf, bars, features, state, first_row, head, reach=SWING_REACH,
+                                 warm_up=WARM_UP)
+    return result, "state_moved"
 
 
 def _no_bars() -> pd.DataFrame:
@@ -86,21 +87,31 @@ def _no_bars() -> pd.DataFrame:
 )
 def bar_features(context: dg.AssetExecutionContext, database: MarketDatabase, market_data: pd.DataFrame):
     keys = [split_key(k) for k in context.partition_keys]
-    plans: dict[tuple[str, str], PartitionPlan] = market_data.attrs.get("feature_plans", {})
+    # Popped, not read: pandas deep-copies attrs into every frame derived from this one (each partition's
+    # group, each step of the computation), which with 125 plans cost more than the tail path saved.
+    plans: dict[tuple[str, str], PartitionPlan] = market_data.attrs.pop("feature_plans", {})
     by_partition = _partition_bars(market_data)
     del market_data  # each partition's frame is a copy: let the combined one go
     bars_seen = bars_read = written = deleted = compared = from_tail = 0
     compute_s, write_s = [0.0], 0.0
     since = {}
+    fallbacks: dict[str, int] = {}  # partitions read whole, by why (no_state, no_head, head_changed, ...)
     for symbol, tf in keys:
         bars = by_partition.pop((symbol, tf), None)
         bars = _no_bars() if bars is None else bars.reset_index(drop=True)
         plan = plans.get((symbol, tf))
         started = time.monotonic()
         result, skipped = None, 0  # skipped: the head's bars, not read
-        if plan is not None and plan.since is not None:
-            result = _write_tail(database.url, symbol, tf, bars, plan, compute_s)
-            if result is not None:
+        if plan is None or plan.since is None:
+            why = ("no_state" if plan is None or plan.state is None
+                   else "no_head" if plan.state.head_time is None  # too few bars to keep a head: cheap anyway
+                   else "head_changed")
+            fallbacks[why] = fallbacks.get(why, 0) + 1
+        else:
+            result, why = _write_tail(database.url, symbol, tf, bars, plan, compute_s)
+            if result is None:
+                fallbacks[why] = fallbacks.get(why, 0) + 1
+            else:
                 from_tail, skipped = from_tail + 1, plan.state.head_count if plan.state else 0
             if result is None:  # the whole partition after all, with a fresh plan (its head is recorded anew)
                 frame, [plan] = read_for_features(database.url, [(symbol, tf)], ADJUST, full=True)
@@ -115,11 +126,13 @@ def bar_features(context: dg.AssetExecutionContext, database: MarketDatabase, ma
         bars_seen += len(bars) + (skipped or 0)
         since[(symbol, tf)] = result.tail_start
         written, deleted, compared = written + result.rows_written, deleted + result.rows_deleted, compared + result.rows_compared
+    check_started = time.monotonic()
     try:
         check = checks.evaluate(database.url, keys, since)
     except Exception as exc:  # an assessment that cannot run must not undo or retry a successful write
         context.log.error(f"{checks.ASSET} check could not evaluate: {type(exc).__name__}: {exc}")
         check = checks.unevaluated(f"{type(exc).__name__}: {exc}")
+    check_s = time.monotonic() - check_started
     return dg.MaterializeResult(
         metadata={
             "partitions": len(keys),
@@ -129,8 +142,10 @@ def bar_features(context: dg.AssetExecutionContext, database: MarketDatabase, ma
             "rows_deleted": deleted,
             "rows_compared": compared,
             "partitions_from_tail": from_tail,
+            "full_reads_by_reason": dg.MetadataValue.json(dict(sorted(fallbacks.items()))),
             "compute_seconds": round(compute_s[0], 3),
             "db_seconds": round(write_s - compute_s[0], 3),  # writes, and the reads of tails that fell back
+            "check_seconds": round(check_s, 3),
         },
         check_results=[check],
     )

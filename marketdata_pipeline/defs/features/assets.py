@@ -1,8 +1,9 @@
 """bar_features: quant features of each symbol × timeframe's split-adjusted bars, stored in bar_features.
 
-Every materialization recomputes the partitions' features over their whole history (cheap, vectorized) and
-writes only the rows that are new or changed (storage.features), so the stored table always equals a full
-recomputation from the stored bars.
+Every materialization recomputes each partition's features from a tail of its bars when the bars before it
+are unchanged (storage.feature_plan verifies a fingerprint; the tail starts quant.features.WARM_UP bars early,
+so the recursions have forgotten their seed), else over the whole history, and writes only the rows that are
+new or changed (storage.features): the stored table always equals a full recomputation from the stored bars.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the context and resource annotations at runtime.

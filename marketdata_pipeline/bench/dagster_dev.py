@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from dagster_graphql import DagsterGraphQLClient
 
-from marketdata_pipeline.bench.waiting import wait_until_serving
+from marketdata_pipeline.bench.waiting import stop_process_group, wait_until_serving
 from marketdata_pipeline.bench.webserver_api import BACKFILL_STATUS, LAUNCH_BACKFILL, TERMINAL
 
 
@@ -56,14 +55,8 @@ class DagsterDev:
         )
 
     def __exit__(self, *exc) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        # SIGINT: dagster dev's own Ctrl-C path stops the webserver, daemon and code server cleanly.
+        stop_process_group(self.process, signal.SIGINT)
 
     def launch_backfill(self, partitions: list[str], asset: str = "market_data") -> str:
         result = self.client._execute(

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from marketdata_pipeline.storage.bars import upsert_bars
 from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars
-from marketdata_pipeline.storage.database import create_database, engine_for
+from marketdata_pipeline.storage.database import create_database, engine_for, raw_cursor
 from marketdata_pipeline.storage.schema import create_schema
 
 TIMEFRAME = "5m"
@@ -72,7 +72,7 @@ def _raw_copy(url: str, partitions: list[tuple[str, pd.DataFrame]]) -> float:
 
     def copy_all() -> None:
         with engine_for(url).begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()
+            cursor = raw_cursor(conn)
             for payload in payloads:
                 with cursor.copy(f"copy raw_copy ({', '.join(COPY_COLUMNS)}) from stdin (format binary)") as copy:
                     copy.write(payload)

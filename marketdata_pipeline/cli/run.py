@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import signal
@@ -11,19 +12,10 @@ import sys
 import click
 
 from marketdata_pipeline.cli.console import stderr
-from marketdata_pipeline.environment import PROJECT_ROOT, ensure_dagster_home, ensure_database
+from marketdata_pipeline.cli.local_stack import local_stack
+from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.settings import Settings
-from marketdata_pipeline.storage.database import redacted
-from marketdata_pipeline.storage.universe import DEFAULT_UNIVERSE, add_symbols, list_symbols
 
-SANDBOX_KEY = "sandbox-key"  # the sandbox accepts any non-empty key
-SANDBOX_BANNER = """
-  ******************************************************************************
-  *  No POLYGON_API_KEY set: using the local Polygon SANDBOX at {url}
-  *  Every bar you see is SYNTHETIC (deterministic fake data), not market data.
-  *  Set POLYGON_API_KEY (or MASSIVE_API_KEY) to use the real API.
-  ******************************************************************************
-"""
 NO_AUTH_WARNING = (
     "warning: the Dagster UI will listen on {host}, beyond this machine's loopback. It has NO authentication: "
     "anyone who can reach port {port} can launch and cancel runs and read the data. Put it behind a firewall "
@@ -52,46 +44,24 @@ def command(port: int, host: str) -> int:
     warn_if_exposed(host, port)
     # ./.env counts as Dagster's loader counts it: a key set only there is the key the runs will use.
     settings = Settings.from_env()
-    sandbox = None
-    with stderr().status("preparing: database") as status:
-        url = ensure_database(settings)
-        print(f"database: {redacted(url)}")
-        status.update("preparing: Dagster instance")
-        home = ensure_dagster_home()
-        if not settings.polygon_api_key:
-            from marketdata_pipeline.sandbox.server import SandboxConfig, SandboxServer
-
-            status.update("preparing: sandbox")
-            sandbox = SandboxServer(SandboxConfig())
-            sandbox.start()
-            # The environment of the `dagster dev` child below.
-            os.environ["POLYGON_API_KEY"] = SANDBOX_KEY
-            os.environ["POLYGON_BASE_URL"] = sandbox.base_url
-            print(SANDBOX_BANNER.format(url=sandbox.base_url))
-        status.update("preparing: symbol universe and partitions")
-        if not list_symbols(url):
-            add_symbols(url, DEFAULT_UNIVERSE)
-            print(f"registered the default universe: {' '.join(DEFAULT_UNIVERSE)}")
-        from marketdata_pipeline.cli.symbols import _sync
-
-        _sync(url)
-    os.environ.setdefault("MARKETDATA_WEBSERVER_URL", f"http://{client_host(host)}:{port}")
-    command = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", "workspace.yaml"]
-    print(f"starting Dagster (DAGSTER_HOME={home}) on http://{host}:{port}; Ctrl-C stops everything")
-    # dagster dev must see SIGINT at its default, or it ignores Ctrl-C and orphans its children.
-    child = subprocess.Popen(command, cwd=PROJECT_ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        return child.wait()
-    except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
+    with contextlib.ExitStack() as stack:
+        with stderr().status("preparing") as status:
+            url, home = stack.enter_context(local_stack(settings, lambda step: status.update(f"preparing: {step}")))
+        os.environ.setdefault("MARKETDATA_WEBSERVER_URL", f"http://{client_host(host)}:{port}")
+        command = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", "workspace.yaml"]
+        print(f"starting Dagster (DAGSTER_HOME={home}) on http://{host}:{port}; Ctrl-C stops everything")
+        # dagster dev must see SIGINT at its default, or it ignores Ctrl-C and orphans its children.
+        child = subprocess.Popen(command, cwd=PROJECT_ROOT,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
-            return child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            return 1
-    finally:
-        if sandbox is not None:
-            sandbox.stop()
+            return child.wait()
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            try:
+                return child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                return 1
 
 
 def is_loopback(host: str) -> bool:

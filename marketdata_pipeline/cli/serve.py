@@ -21,8 +21,10 @@ from typing import IO
 import click
 
 from marketdata_pipeline.bench.dagster_dev import DagsterDev, free_port
-from marketdata_pipeline.environment import PROJECT_ROOT, ensure_dagster_home, ensure_database
-from marketdata_pipeline.storage.database import redacted
+from marketdata_pipeline.bench.waiting import stop_process_group, wait_for, wait_until_answers
+from marketdata_pipeline.cli.local_stack import local_stack
+from marketdata_pipeline.environment import PROJECT_ROOT
+from marketdata_pipeline.settings import Settings
 
 WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.grpc.yaml"
 CODE_MODULE = "marketdata_pipeline.definitions"
@@ -72,17 +74,15 @@ class ProductionTopology(DagsterDev):
             self._bin("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(self.code_server_port),
             "-m", CODE_MODULE, "--location-name", LOCATION_NAME,
         ])
-        deadline = time.monotonic() + self.startup_timeout_s
-        while True:
-            if self.code_server.poll() is not None:
-                raise RuntimeError(f"the code server exited with {self.code_server.returncode} during start-up")
+
+        def serving() -> bool:
             try:
                 self.code_server_id()
-                return
+                return True
             except Exception:  # noqa: BLE001 - any gRPC error means "not serving yet"
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the code server did not come up") from None
-                time.sleep(0.5)
+                return False
+
+        wait_until_answers(self.code_server, serving, "the code server", self.startup_timeout_s, 0.5)
 
     def code_server_id(self) -> str:
         from dagster._grpc.client import DagsterGrpcClient
@@ -91,7 +91,7 @@ class ProductionTopology(DagsterDev):
 
     def restart_code_server(self) -> str:
         """A code deploy: the code server alone is stopped and started again on its port; returns its new id."""
-        _stop(self.code_server)
+        stop_process_group(self.code_server, signal.SIGTERM)
         self.start_code_server()
         return self.code_server_id()
 
@@ -114,7 +114,7 @@ class ProductionTopology(DagsterDev):
     def __exit__(self, *exc) -> None:
         # The daemon first: it must not launch runs on a code server that is going away.
         for process in (self.daemon, self.process, self.code_server):
-            _stop(process)
+            stop_process_group(process, signal.SIGTERM)
         for log in self._logs:
             log.close()
         self._logs.clear()
@@ -135,24 +135,9 @@ class ProductionTopology(DagsterDev):
 
     def wait_location_server(self, server_id: str, timeout_s: float = 120) -> None:
         """Until the webserver serves the location from `server_id` (its watch thread reloads it)."""
-        deadline = time.monotonic() + timeout_s
-        while (seen := self.location_server_id()) != server_id:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the webserver still serves {LOCATION_NAME} from server {seen}, not {server_id}")
-            time.sleep(0.5)
-
-
-def _stop(process: subprocess.Popen | None, timeout_s: float = 30) -> None:
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        process.wait()
+        if not wait_for(lambda: self.location_server_id() == server_id, timeout_s, 0.5):
+            seen = self.location_server_id()
+            raise TimeoutError(f"the webserver still serves {LOCATION_NAME} from server {seen}, not {server_id}")
 
 
 @click.command("serve")
@@ -185,44 +170,22 @@ def serve(args: argparse.Namespace) -> int:
     # a command started in the background from a shell inherits it ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    # The same preparation as `marketdata run`: database (embedded unless DATABASE_URL), sandbox
-    # (unless an API key), default universe, partitions.
-    from marketdata_pipeline.cli.run import SANDBOX_BANNER, SANDBOX_KEY, warn_if_exposed
-    from marketdata_pipeline.cli.symbols import _sync
-    from marketdata_pipeline.storage.universe import DEFAULT_UNIVERSE, add_symbols, list_symbols
+    from marketdata_pipeline.cli.run import client_host, warn_if_exposed
 
     warn_if_exposed(args.host, args.port)
-    url = ensure_database()
-    print(f"database: {redacted(url)}")
-    home = ensure_dagster_home()
-    sandbox = None
-    if not (os.environ.get("POLYGON_API_KEY") or os.environ.get("MASSIVE_API_KEY")):
-        from marketdata_pipeline.sandbox.server import SandboxConfig, SandboxServer
-
-        sandbox = SandboxServer(SandboxConfig())
-        sandbox.start()
-        os.environ["POLYGON_API_KEY"] = SANDBOX_KEY
-        os.environ["POLYGON_BASE_URL"] = sandbox.base_url
-        print(SANDBOX_BANNER.format(url=sandbox.base_url))
     try:
-        if not list_symbols(url):
-            add_symbols(url, DEFAULT_UNIVERSE)
-            print(f"registered the default universe: {' '.join(DEFAULT_UNIVERSE)}")
-        _sync(url)
-        os.environ.setdefault("MARKETDATA_WEBSERVER_URL", f"http://{args.host}:{args.port}")
-        topology = ProductionTopology(dict(os.environ), host=args.host, port=args.port,
-                                      code_server_port=args.code_server_port)
-        print(f"starting code server (127.0.0.1:{args.code_server_port}), webserver and daemon "
-              f"(DAGSTER_HOME={home}); Ctrl-C stops everything")
-        with topology:
-            print(f"Dagster UI on http://{args.host}:{args.port}")
-            while all(topology.alive().values()):
-                time.sleep(1)
-            dead = [name for name, up in topology.alive().items() if not up]
-            print(f"error: {', '.join(dead)} exited; stopping the others", file=sys.stderr)
-            return 1
+        with local_stack(Settings.from_env()) as (_, home):
+            os.environ.setdefault("MARKETDATA_WEBSERVER_URL", f"http://{client_host(args.host)}:{args.port}")
+            topology = ProductionTopology(dict(os.environ), host=args.host, port=args.port,
+                                          code_server_port=args.code_server_port)
+            print(f"starting code server (127.0.0.1:{args.code_server_port}), webserver and daemon "
+                  f"(DAGSTER_HOME={home}); Ctrl-C stops everything")
+            with topology:
+                print(f"Dagster UI on http://{args.host}:{args.port}")
+                while all(topology.alive().values()):
+                    time.sleep(1)
+                dead = [name for name, up in topology.alive().items() if not up]
+                print(f"error: {', '.join(dead)} exited; stopping the others", file=sys.stderr)
+                return 1
     except KeyboardInterrupt:
         return 0
-    finally:
-        if sandbox is not None:
-            sandbox.stop()

@@ -27,7 +27,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from marketdata_pipeline.storage.adjustment import check_adjust
-from marketdata_pipeline.storage.database import engine_for
+from marketdata_pipeline.storage.database import engine_for, raw_cursor
 
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "trade_count")
 _TYPES = {
@@ -72,9 +72,7 @@ def read_bars_arrow(url: str, windows: list[Window], timeframe: str, adjust: str
     )
     buffer = io.BytesIO()
     with engine_for(url).connect() as conn:
-        driver = conn.connection.driver_connection
-        assert driver is not None  # a checked-out connection always has its DBAPI connection
-        cursor = driver.cursor()
+        cursor = raw_cursor(conn)
         with cursor.copy(query) as copy:
             for chunk in copy:
                 buffer.write(chunk)
@@ -145,9 +143,7 @@ def read_partitions(url: str, keys: list[tuple[str, str]], adjust: str = "none",
     (the same float operations as the adjusted views, so the values are the views' to the last bit).
     `since`, one per key: only that partition's bars with time >= it (None: all), e.g. a tail to recompute."""
     with engine_for(url).connect() as conn:
-        driver = conn.connection.driver_connection
-        assert driver is not None  # a checked-out connection always has its DBAPI connection
-        return read_partitions_on(driver.cursor(), keys, adjust, since)
+        return read_partitions_on(raw_cursor(conn), keys, adjust, since)
 
 
 # A 64-bit hash of the bar values the features read (time, open, high, low, close, volume), computed by the

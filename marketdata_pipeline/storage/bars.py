@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from marketdata_pipeline.bars import BAR_COLUMNS, partition_key
 from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars, pg_timestamps
-from marketdata_pipeline.storage.database import engine_for
+from marketdata_pipeline.storage.database import engine_for, raw_cursor
 
 _VALUE_COLUMNS = BAR_COLUMNS[1:]
 
@@ -109,9 +109,7 @@ def upsert_bars(
     fetch_started = fetch_started or datetime.now(UTC)
     with engine_for(url).begin() as conn:
         staged = conn.connection.info  # lives as long as the pooled DBAPI connection
-        driver = conn.connection.driver_connection
-        assert driver is not None  # a checked-out connection always has its DBAPI connection
-        cursor = driver.cursor()
+        cursor = raw_cursor(conn)
         try:
             written = _write(cursor, _STAGE in staged, symbol, timeframe, bars, window, fetch_started)
         except BaseException as exc:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
@@ -44,6 +45,13 @@ def engine_for(url: str) -> sa.Engine:
     if full not in _engines:
         _engines[full] = sa.create_engine(full, pool_pre_ping=True, pool_size=10, max_overflow=10)
     return _engines[full]
+
+
+def raw_cursor(conn: sa.Connection) -> psycopg.Cursor[Any]:
+    """The psycopg cursor under a SQLAlchemy connection, in its transaction: for COPY and row-at-a-time reads."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a checked-out connection always has its DBAPI connection
+    return cast("psycopg.Cursor[Any]", driver.cursor())
 
 
 def check_connection(url: str) -> None:

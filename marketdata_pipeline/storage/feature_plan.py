@@ -21,7 +21,7 @@ import pandas as pd
 import psycopg
 
 from marketdata_pipeline.storage.bar_reader import ROW_HASH, read_partitions_on
-from marketdata_pipeline.storage.database import engine_for
+from marketdata_pipeline.storage.database import engine_for, raw_cursor
 from marketdata_pipeline.storage.features import CHUNK_ROWS, FeatureState
 
 _PLAN = f"""
@@ -75,9 +75,7 @@ def read_for_features(url: str, keys: list[tuple[str, str]], adjust: str, *,
     keys = list(keys)
     engine = engine_for(url)
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-        driver = conn.connection.driver_connection
-        assert driver is not None  # a checked-out connection always has its DBAPI connection
-        cursor = driver.cursor()
+        cursor = raw_cursor(conn)
         plans = plan(cursor, keys, full=full) if keys else []
         frame = read_partitions_on(cursor, keys, adjust, [p.since for p in plans], row_hashes=True)
         conn.rollback()  # read only

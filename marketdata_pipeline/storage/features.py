@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ import psycopg
 import sqlalchemy as sa
 
 from marketdata_pipeline.storage.copy_binary import encode_rows, pg_timestamps
-from marketdata_pipeline.storage.database import engine_for
+from marketdata_pipeline.storage.database import engine_for, raw_cursor
 from marketdata_pipeline.storage.schema import FEATURE_TYPES
 
 FEATURE_COLUMNS = list(FEATURE_TYPES)
@@ -169,6 +170,22 @@ def _delete_gone(cursor: psycopg.Cursor, symbol: str, timeframe: str, features: 
     return cursor.execute(_DELETE, (symbol, timeframe, [stored[i] for i in gone])).rowcount
 
 
+def _count(cursor: psycopg.Cursor[Any], query: str, params: tuple[Any, ...]) -> int:
+    row = cursor.execute(query, params).fetchone()
+    assert row is not None  # count(*) always returns a row
+    return int(row[0])
+
+
+def _locked(conn: sa.Connection, symbol: str, timeframe: str) -> psycopg.Cursor[Any]:
+    """A cursor in `conn`'s transaction holding the partition's feature lock until it ends. As for bars: a
+    server crash may lose the last acknowledged commits, never consistency (the state row commits with its
+    features), and the next run recomputes them."""
+    cursor = raw_cursor(conn)
+    cursor.execute("set local synchronous_commit = off")
+    cursor.execute(_LOCK, (feature_lock_key(symbol, timeframe),))
+    return cursor
+
+
 def write_features(
     url: str, symbol: str, timeframe: str, bars: pd.DataFrame, features: pd.DataFrame, *, reach: int = 2,
     head: Head | None = None, warm_up: int = 0,
@@ -180,15 +197,9 @@ def write_features(
         raise ValueError(f"{symbol}|{timeframe}: features must have one row per bar, at the bars' times")
     source = _source(bars)
     with engine_for(url).begin() as conn:
-        driver = conn.connection.driver_connection
-        assert driver is not None  # a checked-out connection always has its DBAPI connection
-        cursor = driver.cursor()
-        # As for bars: a server crash may lose the last acknowledged commits, never consistency (the state
-        # row commits with its features), and the next run recomputes them.
-        cursor.execute("set local synchronous_commit = off")
-        cursor.execute(_LOCK, (feature_lock_key(symbol, timeframe),))
+        cursor = _locked(conn, symbol, timeframe)
         state = cursor.execute(_STATE, (symbol, timeframe)).fetchone()
-        stored = cursor.execute(_STORED, (symbol, timeframe)).fetchone()[0]
+        stored = _count(cursor, _STORED, (symbol, timeframe))
         # A state that does not describe the stored rows (rows deleted or added by hand) is ignored.
         known = state[:3] if state is not None and state[0] == stored else None
         start = max(0, first_changed_bar(known, source) - reach)
@@ -230,15 +241,11 @@ def write_features_tail(
         raise ValueError(f"{symbol}|{timeframe}: not a tail write (first_row {first_row}, {len(bars)} bars)")
     source = _source(bars)
     with engine_for(url).begin() as conn:
-        driver = conn.connection.driver_connection
-        assert driver is not None  # a checked-out connection always has its DBAPI connection
-        cursor = driver.cursor()
-        cursor.execute("set local synchronous_commit = off")
-        cursor.execute(_LOCK, (feature_lock_key(symbol, timeframe),))
+        cursor = _locked(conn, symbol, timeframe)
         row = cursor.execute(_STATE, (symbol, timeframe)).fetchone()
         if row is None or FeatureState(*row) != state:
             return None  # another writer moved on since the plan
-        stored = cursor.execute(_STORED_SINCE, (symbol, timeframe, state.head_time)).fetchone()[0]
+        stored = _count(cursor, _STORED_SINCE, (symbol, timeframe, state.head_time))
         if stored != state.bar_count - offset:
             return None  # rows added or removed behind the pipeline's back: the full path sorts them out
         cursor.execute(_CREATE_STAGE)

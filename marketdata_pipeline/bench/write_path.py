@@ -86,7 +86,7 @@ def _upsert_all(url: str, partitions: list[tuple[str, pd.DataFrame]]) -> int:
 
 def _to_sql(url: str, partitions: list[tuple[str, pd.DataFrame]], rows: int) -> float:
     frame = pd.concat(
-        [bars.assign(symbol=symbol, timeframe=TIMEFRAME) for symbol, bars in partitions], ignore_index=True
+        [bars.assign(symbol=symbol, timeframe=TIMEFRAME, source="api") for symbol, bars in partitions], ignore_index=True
     ).head(rows)[COPY_COLUMNS]
     return _timed(
         url, lambda: frame.to_sql("market_data", engine_for(url), if_exists="append", index=False, chunksize=10_000)

@@ -1,5 +1,5 @@
-"""Which time window a materialization fetches: incremental from the last stored bar, re-fetching the last
-few sessions so bars the vendor revised or deleted after we stored them get corrected."""
+"""Which time window a materialization fetches: incremental from the last stored bar, re-fetching the market's
+last few sessions so bars the vendor revised or deleted after we stored them get corrected."""
 
 from __future__ import annotations
 
@@ -17,17 +17,19 @@ DEFAULT_HISTORY = {
 }
 
 
-def revision_start(symbol: str, last_bar: datetime, sessions: int) -> datetime:
-    """Local midnight of the `sessions`-th newest session up to the one holding `last_bar` (NYSE sessions in
-    America/New_York for stocks, UTC days for crypto): every bar from there on is re-fetched."""
-    day, found = local_date(symbol, last_bar), 0
+def revision_start(symbol: str, last_bar: datetime, sessions: int, now: datetime) -> datetime:
+    """Local midnight of the oldest of the market's `sessions` newest sessions that have begun by `now` (NYSE
+    sessions from their 04:00 ET extended open for stocks, UTC days for crypto), or of the day holding
+    `last_bar` if that is older: the last sessions are re-read, and nothing after the last stored bar is skipped."""
+    day, found = local_date(symbol, now), 0
     for _ in range(sessions * (MAX_CLOSED_DAYS + 1)):
-        if session_for(symbol, day) is not None:
+        session = session_for(symbol, day)
+        if session is not None and session.open <= now:
             found += 1
             if found == sessions:
                 break
         day -= timedelta(days=1)
-    return local_midnight(symbol, day)
+    return local_midnight(symbol, min(day, local_date(symbol, last_bar)))
 
 
 def fetch_window(
@@ -44,7 +46,7 @@ def fetch_window(
     is a session date in the market's zone, so no bar of an earlier session is ever fetched."""
     first = local_midnight(symbol, history_start) if history_start is not None else None
     if last_bar is not None:
-        start = revision_start(symbol, last_bar, revision_sessions)
+        start = revision_start(symbol, last_bar, revision_sessions, now)
         if first is not None:
             start = max(start, first)
     elif first is not None:

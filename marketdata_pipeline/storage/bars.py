@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars, p
 from marketdata_pipeline.storage.database import engine_for, raw_cursor
 
 _VALUE_COLUMNS = BAR_COLUMNS[1:]
+_WRITTEN_COLUMNS = [*_VALUE_COLUMNS, "source"]
 
 _STAGE = "market_data_stage"
 _CREATE_STAGE = f"create temp table {_STAGE} (like market_data including defaults) on commit delete rows"
@@ -37,33 +39,40 @@ _DELETE_GONE = (
 _MERGE = (
     f"insert into market_data select * from {_STAGE} "
     "on conflict (symbol, timeframe, time) do update set "
-    + ", ".join(f"{c} = excluded.{c}" for c in _VALUE_COLUMNS)
+    + ", ".join(f"{c} = excluded.{c}" for c in _WRITTEN_COLUMNS)
     # Re-writing identical bars (every overlap re-fetch) then only locks the row instead of writing a new version.
-    + f" where ({', '.join(f'market_data.{c}' for c in _VALUE_COLUMNS)})"
-    f" is distinct from ({', '.join(f'excluded.{c}' for c in _VALUE_COLUMNS)})"
+    + f" where ({', '.join(f'market_data.{c}' for c in _WRITTEN_COLUMNS)})"
+    f" is distinct from ({', '.join(f'excluded.{c}' for c in _WRITTEN_COLUMNS)})"
 )
 
 
-def _copy(cursor: psycopg.Cursor, table: str, symbol: str, timeframe: str, bars: pd.DataFrame) -> None:
+@dataclass(frozen=True)
+class _Target:
+    symbol: str
+    timeframe: str
+    source: str
+
+
+def _copy(cursor: psycopg.Cursor, table: str, to: _Target, bars: pd.DataFrame) -> None:
     with cursor.copy(f"copy {table} ({', '.join(COPY_COLUMNS)}) from stdin (format binary)") as copy:
-        copy.write(encode_bars(symbol, timeframe, bars))
+        copy.write(encode_bars(to.symbol, to.timeframe, bars, to.source))
 
 
-def _merge(cursor: psycopg.Cursor, symbol: str, timeframe: str, bars: pd.DataFrame) -> None:
-    _copy(cursor, _STAGE, symbol, timeframe, bars)
+def _merge(cursor: psycopg.Cursor, to: _Target, bars: pd.DataFrame) -> None:
+    _copy(cursor, _STAGE, to, bars)
     cursor.execute(_MERGE)
 
 
-def _append(cursor: psycopg.Cursor, symbol: str, timeframe: str, bars: pd.DataFrame) -> None:
+def _append(cursor: psycopg.Cursor, to: _Target, bars: pd.DataFrame) -> None:
     """Bars newer than the partition's newest stored bar: COPY them straight into market_data, which costs
     about half the staging + ON CONFLICT path. A writer that bypasses upsert_bars (and its partition lock)
     may have inserted some of them meanwhile; its unique violation rolls back the savepoint and they take
     the merge instead."""
     try:
         with cursor.connection.transaction():
-            _copy(cursor, "market_data", symbol, timeframe, bars)
+            _copy(cursor, "market_data", to, bars)
     except psycopg.errors.UniqueViolation:
-        _merge(cursor, symbol, timeframe, bars)
+        _merge(cursor, to, bars)
 
 
 def partition_lock_key(symbol: str, timeframe: str) -> int:
@@ -96,6 +105,7 @@ def upsert_bars(
     *,
     window: tuple[datetime, datetime] | None = None,
     fetch_started: datetime | None = None,
+    source: str = "api",
 ) -> int:
     """Write the bars of one partition in one transaction, so a killed writer leaves the partition's previous
     rows untouched; returns the number of rows written.
@@ -103,15 +113,20 @@ def upsert_bars(
     `window` is the [start, end] the bars are the complete answer for: stored bars inside it that `bars`
     lacks are deleted. `fetch_started` is when the fetch behind `bars` began (default: now). Writers of a
     partition take turns (a transaction-scoped advisory lock), and a write whose fetch started before the
-    last written one's may only add missing bars, never update or delete the newer fetch's."""
-    if bars.empty:
-        return 0
+    last written one's may only add missing bars, never update or delete the newer fetch's. `source` says
+    where the bars come from ("api", or "derived:5m" for bars built from the stored 5m bars).
+
+    An empty `bars` writes nothing (an empty answer is too weak a reason to delete stored bars) but still
+    records the fetch, so other runs know the partition was brought up to date."""
     fetch_started = fetch_started or datetime.now(UTC)
+    if bars.empty:
+        record_fetch(url, symbol, timeframe, fetch_started)
+        return 0
     with engine_for(url).begin() as conn:
         staged = conn.connection.info  # lives as long as the pooled DBAPI connection
         cursor = raw_cursor(conn)
         try:
-            written = _write(cursor, _STAGE in staged, symbol, timeframe, bars, window, fetch_started)
+            written = _write(cursor, _STAGE in staged, _Target(symbol, timeframe, source), bars, window, fetch_started)
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 _abandon(conn)
@@ -131,11 +146,19 @@ def _abandon(conn: sa.Connection) -> None:
     conn.invalidate()
 
 
+def record_fetch(url: str, symbol: str, timeframe: str, fetch_started: datetime) -> None:
+    """Record a fetch that brought nothing new; an older record than the stored one is kept."""
+    with engine_for(url).begin() as conn:
+        raw_cursor(conn).execute(
+            _RECORD_FETCH + " where partition_writes.fetch_started < excluded.fetch_started",
+            (symbol, timeframe, fetch_started),
+        )
+
+
 def _write(
     cursor: psycopg.Cursor[Any],
     staged: bool,
-    symbol: str,
-    timeframe: str,
+    to: _Target,
     bars: pd.DataFrame,
     window: tuple[datetime, datetime] | None,
     fetch_started: datetime,
@@ -143,12 +166,13 @@ def _write(
     # A server crash may lose the last few hundred ms of acknowledged commits, never consistency: those
     # partitions are re-fetched by the next run. Not waiting for the WAL flush speeds up every call.
     cursor.execute("set local synchronous_commit = off")
+    symbol, timeframe = to.symbol, to.timeframe
     cursor.execute(_LOCK, (partition_lock_key(symbol, timeframe),))
     if not staged:
         cursor.execute(_CREATE_STAGE)
     last_fetch = cursor.execute(_LAST_FETCH, (symbol, timeframe)).fetchone()
     if last_fetch is not None and fetch_started < last_fetch[0]:
-        _copy(cursor, _STAGE, symbol, timeframe, bars)
+        _copy(cursor, _STAGE, to, bars)
         return int(cursor.execute(_FILL).rowcount)
     row = cursor.execute(_NEWEST, (symbol, timeframe)).fetchone()
     newest = row[0] if row is not None else None  # an aggregate always returns its one row
@@ -159,9 +183,9 @@ def _write(
     else:
         fresh = pg_timestamps(bars["time"]) > pg_timestamps(pd.Series([newest]))[0]
     if not fresh.all():
-        _merge(cursor, symbol, timeframe, bars[~fresh])
+        _merge(cursor, to, bars[~fresh])
     if fresh.any():
-        _append(cursor, symbol, timeframe, bars[fresh])
+        _append(cursor, to, bars[fresh])
     cursor.execute(_RECORD_FETCH, (symbol, timeframe, fetch_started))
     return len(bars)
 

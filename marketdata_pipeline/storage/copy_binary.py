@@ -14,7 +14,7 @@ import pandas as pd
 
 from marketdata_pipeline.bars import BAR_COLUMNS  # the bars the client returns are the bars we store
 
-COPY_COLUMNS = ["symbol", "timeframe", *BAR_COLUMNS]
+COPY_COLUMNS = ["symbol", "timeframe", "source", *BAR_COLUMNS]
 # Column -> PostgreSQL type, for the types these tables use (binary forms below).
 BAR_TYPES = {column: "float8" for column in BAR_COLUMNS} | {"time": "timestamptz", "trade_count": "int8"}
 _BINARY = {"timestamptz": ">i8", "int8": ">i8", "float8": ">f8", "int2": ">i2", "bool": "?"}
@@ -47,18 +47,17 @@ def _values(frame: pd.DataFrame, column: str, pg_type: str) -> tuple[np.ndarray,
     return array.to_numpy(dtype=_BINARY[pg_type].lstrip(">"), na_value=0), missing
 
 
-def encode_bars(symbol: str, timeframe: str, bars: pd.DataFrame) -> bytes:
+def encode_bars(symbol: str, timeframe: str, bars: pd.DataFrame, source: str = "api") -> bytes:
     """A complete binary COPY stream (header, rows, trailer) of `bars` for the columns COPY_COLUMNS."""
-    return encode_rows(symbol, timeframe, bars, BAR_TYPES)
+    return encode_rows((symbol, timeframe, source), bars, BAR_TYPES)
 
 
-def encode_rows(symbol: str, timeframe: str, frame: pd.DataFrame, types: dict[str, str]) -> bytes:
-    """A binary COPY stream of (symbol, timeframe, *types) rows: `types` maps frame columns to PostgreSQL types."""
-    symbol_bytes, timeframe_bytes = symbol.encode(), timeframe.encode()
-    # Field count and the two text fields are the same on every row: one constant prefix.
-    prefix = (
-        struct.pack("!hi", 2 + len(types), len(symbol_bytes)) + symbol_bytes
-        + struct.pack("!i", len(timeframe_bytes)) + timeframe_bytes
+def encode_rows(texts: tuple[str, ...], frame: pd.DataFrame, types: dict[str, str]) -> bytes:
+    """A binary COPY stream of (*texts, *types) rows: `texts` are text fields equal on every row (symbol,
+    timeframe, ...), `types` maps frame columns to PostgreSQL types."""
+    # Field count and the text fields are the same on every row: one constant prefix.
+    prefix = struct.pack("!h", len(texts) + len(types)) + b"".join(
+        struct.pack("!i", len(raw)) + raw for raw in (text.encode() for text in texts)
     )
     fields = [("prefix", f"V{len(prefix)}")]
     for column, pg_type in types.items():

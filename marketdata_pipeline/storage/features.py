@@ -153,7 +153,7 @@ def feature_lock_key(symbol: str, timeframe: str) -> int:
 def _copy(cursor: psycopg.Cursor, table: str, symbol: str, timeframe: str, features: pd.DataFrame) -> None:
     columns = ", ".join(["symbol", "timeframe", *_COPY_TYPES])
     with cursor.copy(f"copy {table} ({columns}) from stdin (format binary)") as copy:
-        copy.write(encode_rows(symbol, timeframe, features, _COPY_TYPES))
+        copy.write(encode_rows((symbol, timeframe), features, _COPY_TYPES))
 
 
 def _delete_gone(cursor: psycopg.Cursor, symbol: str, timeframe: str, features: pd.DataFrame, start: int) -> int:

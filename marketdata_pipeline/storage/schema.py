@@ -11,6 +11,8 @@ from marketdata_pipeline.symbols import SYMBOL_PATTERN
 
 metadata = sa.MetaData()
 
+BAR_SOURCES = ("api", "derived:5m")
+
 # The ticker rule of marketdata_pipeline.symbols, so rows typed into the table directly obey it too.
 SYMBOL_CHECK = "symbols_symbol_format"
 SYMBOL_RULE = f"symbol ~ '^(?:{SYMBOL_PATTERN})$'"
@@ -38,6 +40,10 @@ market_data = sa.Table(
     sa.Column("volume", sa.Float(53), nullable=False),
     sa.Column("vwap", sa.Float(53), nullable=True),
     sa.Column("trade_count", sa.BigInteger, nullable=True),
+    # Where the bar comes from (revision 0003): fetched from the API, or built from the stored 5m bars
+    # (storage.derived_bars). Readers select BAR_COLUMNS and cannot tell the difference.
+    sa.Column("source", sa.Text, nullable=False, server_default="api"),
+    sa.CheckConstraint(f"source in ({', '.join(repr(s) for s in BAR_SOURCES)})", name="market_data_source"),
 )
 
 # Per partition, when the fetch behind its last full write started: an older fetch finishing later must not
@@ -48,6 +54,23 @@ partition_writes = sa.Table(
     sa.Column("symbol", sa.Text, primary_key=True),
     sa.Column("timeframe", sa.Text, primary_key=True),
     sa.Column("fetch_started", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The latest conformance probe per asset class × derived timeframe (storage.derivation): whether bars built
+# from 5m bars equal the vendor's native bars; while they agree, the timeframe is derived instead of fetched.
+derivation_probes = sa.Table(
+    "derivation_probes",
+    metadata,
+    sa.Column("asset_class", sa.Text, primary_key=True),  # 'stocks' | 'crypto'
+    sa.Column("timeframe", sa.Text, primary_key=True),
+    sa.Column("agrees", sa.Boolean, nullable=False),
+    sa.Column("probed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("symbol", sa.Text, nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("bars_compared", sa.Integer, nullable=False),
+    sa.Column("differences", sa.Integer, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # the first differences, as text
 )
 
 # Shared request budget: one row per budget (API key), a log of recent grants for the sliding window.

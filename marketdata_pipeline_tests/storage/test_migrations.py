@@ -29,6 +29,9 @@ PREVIOUS_SCHEMA = [
 ]
 
 
+_BARS = "symbol, timeframe, time, open, high, low, close, volume, vwap, trade_count"
+
+
 def _tables(conn) -> set[str]:
     return set(sa.inspect(conn).get_table_names())
 
@@ -39,12 +42,14 @@ def test_a_database_of_the_previous_schema_is_upgraded_keeping_its_data(fresh_da
     with engine.begin() as conn:
         for statement in PREVIOUS_SCHEMA:
             conn.execute(sa.text(statement))
-        before = conn.execute(sa.text("select * from market_data order by time")).all()
+        before = conn.execute(sa.text(f"select {_BARS} from market_data order by time")).all()
 
     create_schema(url)
 
     with engine.connect() as conn:
-        assert conn.execute(sa.text("select * from market_data order by time")).all() == before
+        assert conn.execute(sa.text(f"select {_BARS} from market_data order by time")).all() == before
+        # Bars stored before sources were recorded came from the API.
+        assert conn.execute(sa.text("select distinct source from market_data")).scalars().all() == ["api"]
         assert conn.execute(sa.text("select symbol from symbols order by symbol")).scalars().all() == ["AAPL", "bad|one"]
         assert {t.name for t in metadata.sorted_tables} <= _tables(conn)
         assert {"learned_per_window", "learned_at"} <= {c["name"] for c in sa.inspect(conn).get_columns("rate_budget")}
@@ -67,5 +72,5 @@ def test_a_new_database_is_created_at_head(fresh_database):
     url = fresh_database("mdp_migrate_new")
     create_schema(url)
     with engine_for(url).connect() as conn:
-        assert migrations.current(conn) == migrations.head() == "0002_feature_tail_state"
+        assert migrations.current(conn) == migrations.head() == "0003_derived_bars"
         assert "alembic_version" not in _tables(conn)  # Dagster's name is not ours

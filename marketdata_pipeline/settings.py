@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # A session date in the market's own zone (ET for stocks, UTC for crypto).
     history_start: date | None = Field(default=None, alias="MARKETDATA_HISTORY_START")
     revision_sessions: int = Field(default=DEFAULT_REVISION_SESSIONS, alias="MARKETDATA_REVISION_SESSIONS")
+    # auto: 15m/1h/4h built from 5m bars while the conformance probe agrees; off: every timeframe fetched.
+    derive_intraday: Literal["auto", "off"] = Field(default="auto", alias="MARKETDATA_DERIVE_INTRADAY")
     # MARKETDATA_NOW pins the clock (an ISO instant) for tests and the sandbox.
     now: datetime | None = Field(default=None, alias="MARKETDATA_NOW")
     publication_delay_minutes: float | None = Field(default=None, alias="MARKETDATA_PUBLICATION_DELAY_MINUTES")

@@ -108,6 +108,9 @@ class FetchConfig(dg.ConfigurableResource):
         default=None, description="MARKETDATA_HISTORY_START: an ISO session date in the market's zone."
     )
     revision_sessions: int = Field(default=2, description="MARKETDATA_REVISION_SESSIONS: sessions re-fetched.")
+    derive_intraday: str = Field(
+        default="auto", description="MARKETDATA_DERIVE_INTRADAY: auto (15m/1h/4h from 5m while the probe agrees) or off."
+    )
 
 
 class HealthRules(dg.ConfigurableResource):
@@ -161,6 +164,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "fetch_config": FetchConfig(
             history_start=settings.history_start.isoformat() if settings.history_start else None,
             revision_sessions=settings.revision_sessions,
+            derive_intraday=settings.derive_intraday,
         ),
         "health_rules": HealthRules(
             now=settings.now.isoformat() if settings.now else None,

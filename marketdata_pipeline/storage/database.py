@@ -32,6 +32,11 @@ def with_driver(url: str, driver: str) -> str:
     return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
 
 
+def conninfo(url: str) -> str:
+    """The URL as libpq takes it, for a psycopg connection outside the engine's pool."""
+    return with_driver(url, "psycopg").replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 def redacted(url: str) -> str:
     return _parse(url).render_as_string(hide_password=True)
 

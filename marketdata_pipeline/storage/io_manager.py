@@ -37,6 +37,7 @@ class PartitionBars:
     window: tuple[datetime, datetime]
     fetch_started: datetime
     bars: pd.DataFrame
+    source: str = "api"  # or "derived:5m": built from the stored 5m bars
 
     @property
     def key(self) -> str:
@@ -47,6 +48,7 @@ class PartitionBars:
 class _Tally:
     partitions: int = 0
     rows: int = 0
+    derived_partitions: int = 0
     db_s: float = 0.0
     first: Any = None
     last: Any = None
@@ -55,6 +57,8 @@ class _Tally:
     def add(self, part: PartitionBars, rows: int, seconds: float) -> None:
         self.partitions += 1
         self.rows += rows
+        if part.source != "api":
+            self.derived_partitions += 1
         self.db_s += seconds
         if not part.bars.empty:
             first, last = part.bars["time"].iloc[0], part.bars["time"].iloc[-1]
@@ -64,6 +68,7 @@ class _Tally:
     def metadata(self) -> dict[str, Any]:
         return {
             "partitions_written": self.partitions,
+            "partitions_derived": self.derived_partitions,
             "rows_written": self.rows,
             "db_seconds": round(self.db_s, 3),
             "first_bar": str(self.first) if self.first is not None else "none",
@@ -84,7 +89,7 @@ class PostgresBarsIOManager(dg.ConfigurableIOManager):
                 try:
                     rows = upsert_bars(
                         self.database.url, part.symbol, part.timeframe, part.bars,
-                        window=part.window, fetch_started=part.fetch_started,
+                        window=part.window, fetch_started=part.fetch_started, source=part.source,
                     )
                 except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
                     # Run termination (or Ctrl-C) lands here: say what the user will want to know.

@@ -3,9 +3,9 @@ failed fetch means for the step (the error policy)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ import pandas as pd
 
 from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.client import PolygonAuthError, PolygonClient, PolygonConfigError, PolygonRequestError
+from marketdata_pipeline.storage.derivation import SessionLock
 from marketdata_pipeline.storage.io_manager import PartitionBars
 
 
@@ -46,21 +47,38 @@ class PartitionResult:
     started: datetime  # when the fetch began: a write never lets an older fetch overwrite a newer one
     bars: pd.DataFrame | None = None
     error: Exception | None = None
+    # Held from before the fetch until the bars are written (storage.derivation.fetch_turn), if taken.
+    turn: SessionLock | None = field(default=None, repr=False)
+    # Another run fetched the partition after this run was created: nothing to fetch.
+    fetched_elsewhere: bool = False
+
+
+# Takes the partition's fetch turn (blocking) and answers whether another run fetched it meanwhile.
+TurnTaker = Callable[[PartitionRequest], "tuple[SessionLock, bool] | None"]
 
 
 def fetch_concurrently(
-    client: PolygonClient, requests: list[PartitionRequest], max_workers: int = 8
+    client: PolygonClient, requests: list[PartitionRequest], max_workers: int = 8, take_turn: TurnTaker | None = None
 ) -> Iterator[PartitionResult]:
     """Each requested partition's result as it completes, a few at a time: in-flight work is bounded so
-    memory stays flat however many partitions a run covers."""
+    memory stays flat however many partitions a run covers. With `take_turn`, a partition is fetched only
+    in its turn and skipped when another run brought it up to date meanwhile; the caller releases the turn."""
 
     def fetch(req: PartitionRequest) -> PartitionResult:
-        started = datetime.now(UTC)
+        turn = None
         try:
+            if take_turn is not None and (taken := take_turn(req)) is not None:
+                turn, done_elsewhere = taken
+                if done_elsewhere:
+                    turn.release()
+                    return PartitionResult(req, datetime.now(UTC), fetched_elsewhere=True)
+            started = datetime.now(UTC)
             bars = client.aggs.range(req.symbol, req.timeframe, req.start, req.end, adjusted=False)
-            return PartitionResult(req, started, bars=bars)
+            return PartitionResult(req, started, bars=bars, turn=turn)
         except Exception as exc:  # reported per partition; BarStream decides the step's fate
-            return PartitionResult(req, started, error=exc)
+            if turn is not None:
+                turn.release()
+            return PartitionResult(req, datetime.now(UTC), error=exc)
 
     pending = iter(requests)
     in_flight: set[Future[PartitionResult]] = set()
@@ -78,46 +96,37 @@ def fetch_concurrently(
                 yield future.result()
 
 
-class BarStream:
-    """What market_data returns: iterating it fetches every requested partition and yields the ones with
-    bars to the IO manager. After the last one it fills `metadata` (the API usage) and, if any partition
-    failed, raises one dg.Failure naming them: by then every other partition has been written."""
+class Failures:
+    """The partitions that failed in a run, and what that means for the step."""
 
-    def __init__(self, client: PolygonClient, requests: list[PartitionRequest], log: Any):
-        self.client = client
-        self.requests = requests
+    def __init__(self, log: Any):
         self.log = log
-        self.metadata: dict[str, Any] = {}
+        self.items: list[tuple[str, Exception]] = []
 
-    def __iter__(self) -> Iterator[PartitionBars]:
-        before = self.client.stats.snapshot()
-        empty: list[str] = []
-        failures: list[tuple[str, Exception]] = []
-        for result in fetch_concurrently(self.client, self.requests):
-            req = result.request
-            if result.error is not None:
-                self.log.error(f"{req.key}: {result.error}")
-                failures.append((req.key, result.error))
-            elif (result.bars is None or result.bars.empty) and req.expects_bars:
-                error = NoBarsError(
-                    f"Polygon has no bars for {req.symbol} since {req.start.date()}: an unknown, delisted or "
-                    f"misspelled ticker? (`marketdata symbols remove {req.symbol}` drops it)"
-                )
-                self.log.error(f"{req.key}: {error}")
-                failures.append((req.key, error))
-            elif result.bars is None or result.bars.empty:
-                empty.append(req.key)
-            else:
-                yield PartitionBars(req.symbol, req.timeframe, (req.start, req.end), result.started, result.bars)
-        if empty:
-            self.log.info(f"nothing new for {', '.join(empty)}")
-        self.metadata = {
-            "partitions": len(self.requests),
-            "partitions_without_data": len(empty),
-            **usage(before, self.client.stats.snapshot()),
-        }
-        if failures:
-            raise failure(failures, len(self.requests))
+    def add(self, key: str, error: Exception) -> None:
+        self.log.error(f"{key}: {error}")
+        self.items.append((key, error))
+
+    def check(self, req: PartitionRequest, bars: pd.DataFrame | None) -> bool:
+        """True when the answer is usable; an empty first answer for closed sessions is an unknown ticker."""
+        if (bars is None or bars.empty) and req.expects_bars:
+            self.add(req.key, NoBarsError(
+                f"Polygon has no bars for {req.symbol} since {req.start.date()}: an unknown, delisted or "
+                f"misspelled ticker? (`marketdata symbols remove {req.symbol}` drops it)"
+            ))
+            return False
+        return True
+
+    def raise_if_any(self, total: int) -> None:
+        if not self.items:
+            return
+        summary = "; ".join(f"{key}: {err}" for key, err in self.items[:10])
+        retryable = not any(isinstance(err, PERMANENT_ERRORS) for _, err in self.items)
+        others = total - len(self.items)
+        written = f"the other {others} were written" if others else "nothing was written"
+        raise dg.Failure(
+            description=f"{len(self.items)} of {total} partitions failed ({written}): {summary}", allow_retries=retryable
+        )
 
 
 def usage(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
@@ -132,11 +141,7 @@ def usage(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def failure(failures: list[tuple[str, Exception]], total: int) -> dg.Failure:
-    summary = "; ".join(f"{key}: {err}" for key, err in failures[:10])
-    retryable = not any(isinstance(err, PERMANENT_ERRORS) for _, err in failures)
-    others = total - len(failures)
-    written = f"the other {others} were written" if others else "nothing was written"
-    return dg.Failure(
-        description=f"{len(failures)} of {total} partitions failed ({written}): {summary}", allow_retries=retryable
-    )
+def partition_bars(result: PartitionResult) -> PartitionBars:
+    req = result.request
+    assert result.bars is not None
+    return PartitionBars(req.symbol, req.timeframe, (req.start, req.end), result.started, result.bars)

@@ -5,6 +5,12 @@ midnight (4h -> 00,04,08,12,16,20; 15m -> :00,:15,...) and never cross a day bou
 (day/week/month/quarter/year) group whole local days: weeks start on Sunday, months on the 1st; a multiplier
 above 1 counts blocks of that many units from the (snapped) `from`. A bucket without trades yields no bar.
 
+Another intraday grid: real Polygon does not document its multi-unit alignment, so
+`SandboxConfig.intraday_anchor_minutes` (default 0) moves the grid to local midnight + that many minutes of
+elapsed time (570: 1h at 09:30, 10:30, ...; 4h at 01:30, 05:30, 09:30, 13:30, 17:30, 21:30). Buckets still
+never cross a day boundary: a day's first bucket starts at midnight, shortened, and its last ends at the next
+midnight. Grids the anchor falls on (1m, and 15m for 570) are unchanged.
+
 The clock: only COMPLETE bars are served. A bar exists once its window has ended by `now` (a 5m bar starting
 09:30 appears at 09:35, a 1d bar at the next local midnight), so no bar starting at or after `now` is ever
 returned and a bar's values never change afterwards. Splits are known once executed: `adjusted=true` uses
@@ -80,12 +86,15 @@ def bars(
     adjusted: bool,
     now: datetime | None = None,
     edits: Edits = NO_EDITS,
+    anchor_minutes: int = 0,
 ) -> pd.DataFrame:
     """Every bar the range endpoint serves for this window (all pages, ascending), under the sandbox
-    config's corrections `edits` (`SandboxConfig.edits`)."""
+    config's corrections `edits` (`SandboxConfig.edits`) and intraday grid (`intraday_anchor_minutes`)."""
     start_ms, end_ms = window_ms(symbol, start, end)
     now_ms = None if now is None else to_ms(now)
-    return page(symbol, multiplier, timespan, start_ms, end_ms, adjusted, None, False, now_ms, edits).bars
+    return page(
+        symbol, multiplier, timespan, start_ms, end_ms, adjusted, None, False, now_ms, edits, anchor_minutes
+    ).bars
 
 
 def page(
@@ -99,10 +108,13 @@ def page(
     descending: bool,
     now_ms: int | None,
     edits: Edits = NO_EDITS,
+    anchor_minutes: int = 0,
 ) -> Page:
     """One page of the range endpoint. `limit=None` reads everything."""
     rows = _Collector(limit)
-    for chunk in _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descending, now_ms, edits):
+    for chunk in _base_rows(
+        symbol, multiplier, timespan, start_ms, end_ms, adjusted, descending, now_ms, edits, anchor_minutes
+    ):
         if rows.add(chunk):
             break
     taken, next_bound = rows.select()
@@ -159,13 +171,17 @@ def daily_bar(
 # --- base rows -------------------------------------------------------------------------------------------
 
 
-def _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descending, now_ms, edits) -> Iterator[dict]:
+def _base_rows(
+    symbol, multiplier, timespan, start_ms, end_ms, adjusted, descending, now_ms, edits, anchor_minutes
+) -> Iterator[dict]:
     """Per trading day, the base rows inside the window with their bucket start/end, in traversal order."""
     tz = zone(symbol)
     as_of = as_of_date(now_ms)
     if timespan in INTRADAY_UNIT_MINUTES:
         size_ms = multiplier * INTRADAY_UNIT_MINUTES[timespan] * MINUTE_MS
-        first_bucket, last_bucket = _intraday_snap(start_ms, size_ms, tz), _intraday_snap(end_ms, size_ms, tz)
+        anchor_ms = anchor_minutes * MINUTE_MS
+        first_bucket = _intraday_snap(start_ms, size_ms, tz, anchor_ms)
+        last_bucket = _intraday_snap(end_ms, size_ms, tz, anchor_ms)
         first_day, last_day = local_date_of(first_bucket, tz), local_date_of(last_bucket, tz)
     else:
         unit = _DayUnits(timespan, multiplier, local_date_of(start_ms, tz))
@@ -177,9 +193,9 @@ def _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descend
             chunk = served_day_bars(symbol, day.local_date, edits)
             if chunk is None:
                 continue
-            offset = (chunk["t_ms"] - day.midnight_ms) // size_ms * size_ms
-            bucket = day.midnight_ms + offset
-            bucket_end = np.minimum(bucket + size_ms, day.next_midnight_ms)
+            grid = day.midnight_ms + anchor_ms + (chunk["t_ms"] - day.midnight_ms - anchor_ms) // size_ms * size_ms
+            bucket = np.maximum(grid, day.midnight_ms)
+            bucket_end = np.minimum(grid + size_ms, day.next_midnight_ms)
             keep = (bucket >= first_bucket) & (bucket <= last_bucket)
             chunk = {k: v[keep] for k, v in chunk.items()}
             chunk["bucket"], chunk["bucket_end"] = bucket[keep], bucket_end[keep]
@@ -204,10 +220,11 @@ def _base_rows(symbol, multiplier, timespan, start_ms, end_ms, adjusted, descend
         yield chunk
 
 
-def _intraday_snap(ms: int, size_ms: int, tz) -> int:
+def _intraday_snap(ms: int, size_ms: int, tz, anchor_ms: int) -> int:
     """Start of the intraday bucket containing the instant `ms`."""
     midnight = local_midnight_ms(local_date_of(ms, tz), tz)
-    return midnight + (ms - midnight) // size_ms * size_ms
+    origin = midnight + anchor_ms
+    return max(origin + (ms - origin) // size_ms * size_ms, midnight)
 
 
 class _DayUnits:

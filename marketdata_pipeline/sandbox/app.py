@@ -238,7 +238,7 @@ async def _range(request: Request) -> Response:
     now_ms = state.config.now_ms()
     page = await _on_cpu_thread(
         aggregate.page, ticker, multiplier, timespan, start_ms, end_ms, adjusted, limit, sort == "desc", now_ms,
-        state.config.edits,
+        state.config.edits, state.config.intraday_anchor_minutes,
     )
     payload = {"ticker": ticker, "queryCount": page.query_count, "resultsCount": len(page.bars), "adjusted": adjusted}
     if len(page.bars):

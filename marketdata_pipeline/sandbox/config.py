@@ -29,6 +29,9 @@ class SandboxConfig:
     # Corporate-action listings (sandbox.corporate_actions): ids no longer listed; actions added or revised.
     cancelled_actions: tuple[str, ...] = ()
     extra_actions: tuple[dict, ...] = ()
+    # Multi-unit intraday buckets start at local midnight + this many minutes (sandbox.aggregate), to test
+    # clients against a vendor whose undocumented alignment differs from midnight.
+    intraday_anchor_minutes: int = 0
 
     @property
     def edits(self) -> Edits:
@@ -88,6 +91,11 @@ def _parse(name: str, value):
         return float(value)
     if name == "fault_seed":
         return int(value)
+    if name == "intraday_anchor_minutes":
+        minutes = int(value)
+        if not 0 <= minutes < 24 * 60:
+            raise ValueError(f"intraday_anchor_minutes must be within [0, 1440), got {minutes}")
+        return minutes
     if name in ("retry_after", "delayed"):
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false")

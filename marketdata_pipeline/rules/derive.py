@@ -44,12 +44,13 @@ def derive_bars(base: pd.DataFrame, symbol: str, target: str, complete_by: datet
         raise ValueError(f"cannot derive {target!r} from {BASE_TIMEFRAME}; expected one of {', '.join(DERIVABLE)}")
     if complete_by is not None and complete_by.tzinfo is None:
         raise ValueError("complete_by must be timezone-aware")
-    times = pd.DatetimeIndex(base["time"]).as_unit("ns").asi8
+    index = pd.DatetimeIndex(base["time"]).as_unit("ns")
+    times = index.asi8
     if len(times) and not (np.diff(times) > 0).all():
         raise ValueError("base bars must be sorted by time, one bar per time")
 
     size = _ns(timeframe(target).length)
-    midnight, next_midnight = _local_midnights(symbol, base["time"])
+    midnight, next_midnight = _local_midnights(symbol, index)
     grid = midnight + (times - midnight) // size * size
     keep = np.ones(len(times), dtype=bool)
     if complete_by is not None:
@@ -61,11 +62,11 @@ def _ns(length: timedelta) -> int:
     return int(pd.Timedelta(length).value)
 
 
-def _local_midnights(symbol: str, times: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _local_midnights(symbol: str, times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     """UTC ns of the local midnight starting each bar's day, and of the next one (days vary with DST)."""
-    local_days = pd.DatetimeIndex(times).tz_convert(zone(symbol)).tz_localize(None).normalize()
+    local_days = times.tz_convert(zone(symbol)).tz_localize(None).normalize()
     days, inverse = np.unique(local_days.asi8, return_inverse=True)
-    dates = [d.date() for d in pd.to_datetime(days)]
+    dates = [d.date() for d in pd.to_datetime(days, unit="ns")]
     starts = np.array([_midnight_ns(symbol, d) for d in dates], dtype=np.int64)
     ends = np.array([_midnight_ns(symbol, d + timedelta(days=1)) for d in dates], dtype=np.int64)
     return starts[inverse], ends[inverse]

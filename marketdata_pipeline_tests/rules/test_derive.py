@@ -141,11 +141,14 @@ def test_buckets_follow_local_midnight_and_complete_by():
     assert derive_bars(late, "AAPL", "4h", complete_by=datetime(2024, 1, 10, 4, 59, tzinfo=UTC)).empty
 
 
-def test_derive_rejects_what_it_cannot_do():
+def test_derive_rejects_what_it_cannot_do_and_takes_any_time_unit():
     with pytest.raises(ValueError, match="cannot derive"):
         derive_bars(BASE, "AAPL", "1d")
     with pytest.raises(ValueError, match="sorted"):
         derive_bars(BASE.iloc[::-1], "AAPL", "15m")
+    # Times read back from elsewhere may come in another unit.
+    coarse = BASE.assign(time=BASE["time"].astype("datetime64[us, UTC]"))
+    assert bar_differences(derive_bars(coarse, "AAPL", "4h"), derive_bars(BASE, "AAPL", "4h")) == []
     empty = derive_bars(BASE.iloc[:0], "AAPL", "1h")
     assert empty.empty and empty.dtypes.to_dict() == BASE.dtypes.to_dict()
 

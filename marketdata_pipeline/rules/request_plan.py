@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -29,7 +29,6 @@ BASE_TIMEFRAME = "5m"
 DERIVABLE = frozenset({"15m", "1h", "4h"})
 # The conformance probe of one asset class: one 5m fetch and one native fetch per derivable timeframe.
 PROBE_REQUESTS = 1 + len(DERIVABLE)
-ENDPOINTS = ("range", "grouped_daily", "probe")
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ class DailyChoice:
 class RequestPlan:
     partitions: tuple[PartitionPlan, ...]  # the input's partitions, then the added 5m fetches
     daily: tuple[DailyChoice, ...]  # per market with 1d partitions that have stored bars
-    requests: Mapping[str, int] = field(default_factory=dict)  # per endpoint (ENDPOINTS)
+    requests: Mapping[str, int]  # per endpoint: range, grouped_daily, probe
     rate_per_minute: int | None = None
 
     @property
@@ -93,15 +92,11 @@ class RequestPlan:
         return sum(p.method == method for p in self.partitions if not p.added)
 
     def summary(self) -> str:
-        asked = [p for p in self.partitions if not p.added]
+        added = sum(p.added for p in self.partitions)
         lines = [
-            f"{len(asked)} partitions: {self.count('range')} range, {self.count('derived')} derived, "
-            f"{self.count('grouped')} grouped daily"
-            + (
-                f" (+{len(self.partitions) - len(asked)} 5m range fetches for derivation)"
-                if len(asked) < len(self.partitions)
-                else ""
-            )
+            f"{len(self.partitions) - added} partitions: {self.count('range')} range, {self.count('derived')} "
+            f"derived, {self.count('grouped')} grouped daily"
+            + (f" (+{added} 5m fetches for derivation)" if added else "")
         ]
         for choice in self.daily:
             lines.append(
@@ -117,7 +112,7 @@ class RequestPlan:
     def as_metadata(self) -> dict[str, int | str]:
         """Flat values for Dagster metadata."""
         out: dict[str, int | str] = {
-            "partitions": len([p for p in self.partitions if not p.added]),
+            "partitions": sum(not p.added for p in self.partitions),
             **{f"partitions_{m}": self.count(m) for m in ("range", "derived", "grouped")},
             "added_5m_fetches": sum(p.added for p in self.partitions),
             **{f"requests_{name}": n for name, n in self.requests.items()},

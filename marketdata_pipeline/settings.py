@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -27,6 +27,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The variables that may hold the API key, in order of precedence.
 API_KEY_VARS = ("POLYGON_API_KEY", "MASSIVE_API_KEY")
 NOW_VAR = "MARKETDATA_NOW"
+DeriveIntraday = Literal["auto", "off"]
 
 
 class ConfigError(ValueError):
@@ -48,8 +49,8 @@ class Settings(BaseSettings):
     # A session date in the market's own zone (ET for stocks, UTC for crypto).
     history_start: date | None = Field(default=None, alias="MARKETDATA_HISTORY_START")
     revision_sessions: int = Field(default=DEFAULT_REVISION_SESSIONS, alias="MARKETDATA_REVISION_SESSIONS")
-    # auto: 15m/1h/4h built from 5m bars while the conformance probe agrees; off: every timeframe fetched.
-    derive_intraday: Literal["auto", "off"] = Field(default="auto", alias="MARKETDATA_DERIVE_INTRADAY")
+    # auto: 15m/1h/4h are built from stored 5m bars where the asset class's conformance probe agrees.
+    derive_intraday: DeriveIntraday = Field(default="auto", alias="MARKETDATA_DERIVE_INTRADAY")
     # MARKETDATA_NOW pins the clock (an ISO instant) for tests and the sandbox.
     now: datetime | None = Field(default=None, alias="MARKETDATA_NOW")
     publication_delay_minutes: float | None = Field(default=None, alias="MARKETDATA_PUBLICATION_DELAY_MINUTES")
@@ -132,6 +133,14 @@ class Settings(BaseSettings):
     @classmethod
     def _revision_sessions(cls, raw: Any) -> int:
         return _positive_int("MARKETDATA_REVISION_SESSIONS", raw)
+
+    @field_validator("derive_intraday", mode="before")
+    @classmethod
+    def _derive_intraday(cls, raw: Any) -> str:
+        value = str(raw).strip().lower()
+        if value not in get_args(DeriveIntraday):
+            raise ValueError(f"MARKETDATA_DERIVE_INTRADAY must be auto or off, got {raw!r}")
+        return value
 
     @field_validator("history_start", mode="before")
     @classmethod

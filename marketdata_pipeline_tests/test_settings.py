@@ -35,6 +35,13 @@ def test_the_revision_window_is_configurable():
         Settings.from_env({"MARKETDATA_REVISION_SESSIONS": "0"})
 
 
+def test_intraday_derivation_is_auto_or_off():
+    assert Settings.from_env({}).derive_intraday == "auto"
+    assert Settings.from_env({"MARKETDATA_DERIVE_INTRADAY": " OFF "}).derive_intraday == "off"
+    with pytest.raises(ConfigError, match="MARKETDATA_DERIVE_INTRADAY must be auto or off, got 'sometimes'"):
+        Settings.from_env({"MARKETDATA_DERIVE_INTRADAY": "sometimes"})
+
+
 def test_the_definitions_refuse_to_start_with_a_bad_base_url(monkeypatch):
     monkeypatch.setenv("POLYGON_BASE_URL", "127.0.0.1:8765")
     with pytest.raises(ConfigError, match="127.0.0.1:8765"):

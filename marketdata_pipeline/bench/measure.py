@@ -8,9 +8,11 @@ from datetime import datetime
 import dagster as dg
 import sqlalchemy as sa
 
-from marketdata_pipeline.bars import MAX_PAGE_LIMIT
+from marketdata_pipeline.rules.request_plan import range_pages
+from marketdata_pipeline.sandbox.calendar import days_between, zone
 from marketdata_pipeline.sandbox.synthetic import minute_bars
 from marketdata_pipeline.storage.database import engine_for
+from marketdata_pipeline.timeframes import timeframe
 
 _STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
@@ -69,13 +71,15 @@ def sandbox_figures(requests: list[dict]) -> dict:
 
 
 def reference_pages(symbols: list[str], timeframes: list[str], start: datetime, end: datetime) -> int:
-    """Pages a direct fetch of every partition needs at limit=MAX_PAGE_LIMIT: Polygon's limit counts base
-    aggregates (minutes with trades for intraday timeframes, days for 1d)."""
+    """Pages a direct fetch of every partition needs: rules.request_plan.range_pages over the sandbox's exact
+    base aggregates (minutes with trades for intraday timeframes, trading days for 1d), where the planner
+    uses its calendar bound."""
     pages = 0
     for symbol in symbols:
         minutes = len(minute_bars(symbol, start, end))
+        days = len(days_between(symbol, start.astimezone(zone(symbol)).date(), end.astimezone(zone(symbol)).date()))
         for tf in timeframes:
-            pages += 1 if tf == "1d" else max(1, math.ceil(minutes / MAX_PAGE_LIMIT))
+            pages += range_pages(minutes if timeframe(tf).is_intraday else days)
     return pages
 
 

@@ -50,12 +50,12 @@ def command(symbols: tuple[str, ...], timeframes: str, start: datetime | None, n
       marketdata backfill AAPL MSFT --timeframes 1d,1h
       marketdata backfill AAPL --timeframes all --start 2020-01-01
     """
-    wanted_tfs = _timeframes(timeframes)
+    wanted_tfs = parse_timeframes(timeframes)
     try:
         wanted_symbols = [validate_symbol(s) for s in symbols]
     except InvalidSymbolError as exc:
         raise CommandError(str(exc)) from None
-    history_start = _start_date(start) if start else None
+    history_start = start_date(start) if start else None
     url = Settings.from_env().webserver_url
     try:
         with WebserverAPI(url) as api:
@@ -123,7 +123,7 @@ def _follow(api: WebserverAPI, backfill_id: str, partitions: list[str], launched
     return UNHEALTHY
 
 
-def _timeframes(raw: str) -> list[str]:
+def parse_timeframes(raw: str) -> list[str]:
     names = [t.strip() for t in raw.split(",") if t.strip()]
     if names == ["all"]:
         return list(TIMEFRAMES)
@@ -134,7 +134,7 @@ def _timeframes(raw: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _start_date(start: datetime) -> date:
+def start_date(start: datetime) -> date:
     # A day of slack, as MARKETDATA_HISTORY_START: the date is read in the market's zone.
     if start.date() > (datetime.now(UTC) + timedelta(days=1)).date():
         raise CommandError(f"--start is in the future ({start.date()}): no bars exist yet from that date")

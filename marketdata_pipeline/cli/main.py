@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from marketdata_pipeline.cli import backfill, bars, bench, db_url, faults, run, sandbox, serve, status, symbols
+from marketdata_pipeline.cli import backfill, bars, bench, db_url, faults, plan, run, sandbox, serve, status, symbols
 from marketdata_pipeline.cli.errors import EXIT_CODES_HELP, exit_code_for
 
-COMMANDS = (run, serve, sandbox, symbols, backfill, status, bars, db_url, bench, faults)
+COMMANDS = (run, serve, sandbox, symbols, backfill, plan, status, bars, db_url, bench, faults)
 
 
 @click.group(

@@ -19,16 +19,15 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from marketdata_pipeline.bars import MAX_PAGE_LIMIT
+from marketdata_pipeline.rules.derive import BASE_TIMEFRAME, DERIVABLE
 from marketdata_pipeline.rules.market_calendar import Session, local_date, session_for, sessions_between, trading_time
 from marketdata_pipeline.symbols import asset_class
 from marketdata_pipeline.timeframes import timeframe
 
 Method = Literal["range", "grouped", "derived"]
 MARKETS = ("stocks", "crypto")  # asset classes, which are also grouped daily's markets
-BASE_TIMEFRAME = "5m"
-DERIVABLE = frozenset({"15m", "1h", "4h"})
-# The conformance probe of one asset class: one 5m fetch and one native fetch per derivable timeframe.
-PROBE_REQUESTS = 1 + len(DERIVABLE)
+# The conformance probe of one asset class: one native fetch per derivable timeframe (its 5m bars are stored).
+PROBE_REQUESTS = len(DERIVABLE)
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,7 @@ def plan_requests(
     """
     needs = list(needs)
     for market, tfs in derive.items():
-        if not set(tfs) <= DERIVABLE:
+        if not set(tfs) <= set(DERIVABLE):
             raise ValueError(f"{market}: only {', '.join(sorted(DERIVABLE))} can be derived, got {sorted(tfs)}")
     daily = _daily_choices(needs, now) if grouped else ()
     chosen = {c.market: c for c in daily if c.method == "grouped"}

@@ -2,20 +2,22 @@
 
 # No `from __future__ import annotations`: Dagster inspects the context and resource annotations at runtime.
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from marketdata_pipeline.bars import split_key
+from marketdata_pipeline.defs.market_data.derived import probe_due
 from marketdata_pipeline.defs.market_data.fetch import PartitionRequest
-from marketdata_pipeline.defs.market_data.grouped import closed_sessions
 from marketdata_pipeline.defs.market_data.partitions import bar_partitions
 from marketdata_pipeline.defs.market_data.stream import BarStream, RunWork
 from marketdata_pipeline.defs.resources import FetchConfig, HealthRules, PolygonResource
 from marketdata_pipeline.rules.derive import BASE_TIMEFRAME, DERIVABLE
 from marketdata_pipeline.rules.market_calendar import local_date, sessions_between
+from marketdata_pipeline.rules.request_plan import MARKETS, PartitionNeed, RequestPlan, plan_requests
 from marketdata_pipeline.rules.windows import fetch_window
 from marketdata_pipeline.storage.bars import last_bar_times
+from marketdata_pipeline.storage.derivation import latest_probes
 from marketdata_pipeline.storage.resource import MarketDatabase
 from marketdata_pipeline.symbols import asset_class
 from marketdata_pipeline.timeframes import timeframe
@@ -57,26 +59,24 @@ def market_data(
     health_rules: HealthRules,
 ) -> BarStream:
     clock = health_rules.clock()
-    work = plan_work(
-        [split_key(k) for k in context.partition_keys], database.url, fetch_config, clock
-    )
-    context.log.info(
-        f"plan for {work.partitions} partitions: {len(work.ranges)} by range, {len(work.base)} 5m, "
-        f"{sum(map(len, work.derived.values()))} derived from 5m, "
-        + ", ".join(f"{len(reqs)} {market} 1d by grouped daily ({len(days)} sessions)"
-                    for market, (reqs, days) in work.grouped.items())
-    )
-    created = context.instance.get_run_record_by_id(context.run_id).create_timestamp
+    keys = [split_key(k) for k in context.partition_keys]
+    work, plan = plan_work(keys, database.url, fetch_config, clock, polygon.max_requests_per_minute)
+    context.log.info(f"request plan:\n{plan.summary()}")
+    record = context.instance.get_run_record_by_id(context.run_id)
+    created = record.create_timestamp if record is not None else datetime.now(UTC)
     # Lazy: the IO manager iterates it, so each partition is written while the next ones are fetched.
-    return BarStream(polygon.client(), database.url, work, created, clock, context.log)
+    metadata = {f"plan_{k}": v for k, v in plan.as_metadata().items()}
+    return BarStream(polygon.client(), database.url, work, created, clock, context.log, metadata)
 
 
-def plan_work(keys: list[tuple[str, str]], url: str, config: FetchConfig, clock: datetime) -> RunWork:
-    """How the run gets each partition: 15m/1h/4h derived from 5m (unless MARKETDATA_DERIVE_INTRADAY=off),
-    daily updates of several symbols of a market by grouped daily when that takes fewer requests, the rest
-    by the range endpoint."""
-    derive = config.derive_intraday == "auto"
-    derived_symbols = {s for s, tf in keys if derive and tf in DERIVABLE}
+def plan_work(
+    keys: list[tuple[str, str]], url: str, config: FetchConfig, clock: datetime, rate_per_minute: int | None = None
+) -> tuple[RunWork, RequestPlan]:
+    """How the run gets each partition (rules.request_plan): 15m/1h/4h derived from 5m unless
+    MARKETDATA_DERIVE_INTRADAY=off or their conformance probe disagreed, daily updates of several symbols of
+    a market by grouped daily when that takes fewer requests, the rest by the range endpoint."""
+    derive, probing = _derivation(url) if config.derive_intraday == "auto" else ({}, set())
+    derived_symbols = {s for s, tf in keys if tf in derive.get(asset_class(s), ())}
     last = last_bar_times(url, [*keys, *((s, BASE_TIMEFRAME) for s in derived_symbols)])
     history_start = date.fromisoformat(config.history_start) if config.history_start else None
 
@@ -86,28 +86,27 @@ def plan_work(keys: list[tuple[str, str]], url: str, config: FetchConfig, clock:
         closed = sessions_between(symbol, local_date(symbol, start), local_date(symbol, clock) - timedelta(days=1))
         return PartitionRequest(symbol, tf, start, end, expects_bars=stored is None and bool(closed))
 
+    requests = {key: request(*key) for key in keys}
+    needs = [PartitionNeed(r.symbol, r.timeframe, r.start, r.end, key in last) for key, r in requests.items()]
+    plan = plan_requests(needs, derive, clock, rate_per_minute, probe=probing)
     work = RunWork()
-    daily_updates: dict[str, list[PartitionRequest]] = {}
-    for symbol, tf in keys:
-        req = request(symbol, tf)
-        if symbol in derived_symbols and tf in DERIVABLE:
-            work.derived.setdefault(symbol, []).append(req)
-        elif tf == BASE_TIMEFRAME:
-            work.base[symbol] = req
-        elif tf == "1d" and (symbol, tf) in last:
-            daily_updates.setdefault(asset_class(symbol), []).append(req)
+    for p in plan.partitions:
+        req = requests.get((p.symbol, p.timeframe)) or request(p.symbol, p.timeframe)
+        if p.method == "derived":
+            work.derived.setdefault(p.symbol, []).append(req)
+        elif p.method == "grouped":
+            market = asset_class(p.symbol)
+            work.grouped.setdefault(market, ([], list(plan.grouped_sessions[market])))[0].append(req)
+        elif p.timeframe == BASE_TIMEFRAME:
+            work.base[p.symbol] = replace(req, start=min(req.start, p.start))  # widened to its derived windows
         else:
             work.ranges.append(req)
-    for symbol in derived_symbols:
-        base = work.base.get(symbol) or request(symbol, BASE_TIMEFRAME)
-        if (symbol, BASE_TIMEFRAME) not in last:
-            # A first 5m fetch reaches as far back as the partitions derived from it.
-            base = replace(base, start=min(base.start, *(r.start for r in work.derived[symbol])))
-        work.base[symbol] = base
-    for market, requests in daily_updates.items():
-        days = closed_sessions(requests, clock)
-        if len(days) < len(requests):  # one request per session beats one per symbol
-            work.grouped[market] = (requests, days)
-        else:
-            work.ranges += requests
-    return work
+    return work, plan
+
+
+def _derivation(url: str) -> tuple[dict[str, tuple[str, ...]], set[str]]:
+    """Per asset class, the timeframes to derive (all but those whose current probe disagreed), and the
+    asset classes whose probe is missing or out of date: the run that derives for them probes first."""
+    probes = {key: p for key, p in latest_probes(url).items() if not probe_due(p)}
+    derive = {cls: tuple(tf for tf in DERIVABLE if (p := probes.get((cls, tf))) is None or p.agrees) for cls in MARKETS}
+    return derive, {cls for cls in MARKETS if any((cls, tf) not in probes for tf in DERIVABLE)}

@@ -58,7 +58,7 @@ class Conformance:
 
     def __init__(self, url: str, client: PolygonClient, log: Any):
         self.url, self.client, self.log = url, client, log
-        self.verdicts = {key: probe for key, probe in latest_probes(url).items() if not _due(probe)}
+        self.verdicts = {key: probe for key, probe in latest_probes(url).items() if not probe_due(probe)}
 
     def allows(self, symbol: str, timeframe: str) -> bool | None:
         """True/False once probed; None while the pair still needs a probe."""
@@ -70,7 +70,7 @@ class Conformance:
         that held the lock first did it already."""
         cls = asset_class(symbol)
         with probe_lock(self.url, cls):
-            fresh = {k: p for k, p in latest_probes(self.url).items() if k[0] == cls and not _due(p)}
+            fresh = {k: p for k, p in latest_probes(self.url).items() if k[0] == cls and not probe_due(p)}
             if len(fresh) < len(DERIVABLE):
                 fresh = {(cls, p.timeframe): p for p in self._run(symbol)}
         self.verdicts.update(fresh)
@@ -105,7 +105,8 @@ class Conformance:
         return probes
 
 
-def _due(probe: Probe) -> bool:
+def probe_due(probe: Probe) -> bool:
+    """A probe older than PROBE_EVERY is repeated: the vendor may change how it builds bars."""
     return probe.probed_at < datetime.now(UTC) - PROBE_EVERY
 
 

@@ -3,7 +3,7 @@ instead of one per symbol, when a daily update needs the same few sessions for m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -11,17 +11,7 @@ import pandas as pd
 from marketdata_pipeline.bars import BAR_COLUMNS
 from marketdata_pipeline.client import PolygonClient
 from marketdata_pipeline.defs.market_data.fetch import PartitionRequest
-from marketdata_pipeline.rules.market_calendar import local_date, sessions_between
 from marketdata_pipeline.storage.io_manager import PartitionBars
-
-
-def closed_sessions(requests: Iterable[PartitionRequest], now: datetime) -> list[date]:
-    """The sessions with a complete daily bar by `now` that any of the 1d requests' windows needs."""
-    days: set[date] = set()
-    for req in requests:
-        first, last = local_date(req.symbol, req.start), local_date(req.symbol, min(req.end, now))
-        days.update(s.day for s in sessions_between(req.symbol, first, last) if s.next_midnight <= now)
-    return sorted(days)
 
 
 def fetch_grouped(

@@ -9,7 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from marketdata_pipeline.client import PolygonClient
-from marketdata_pipeline.defs.market_data.derived import DERIVED_SOURCE, Conformance, derived_partition, stored_base_bars
+from marketdata_pipeline.defs.market_data.derived import (
+    DERIVED_SOURCE,
+    Conformance,
+    derived_partition,
+    stored_base_bars,
+)
 from marketdata_pipeline.defs.market_data.fetch import (
     Failures,
     PartitionRequest,

@@ -15,11 +15,19 @@ from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
 from marketdata_pipeline.defs.resources import resources_from_env
 from marketdata_pipeline.rules.market_calendar import local_midnight, zone
 from marketdata_pipeline.sandbox.aggregate import bars as sandbox_bars
+from marketdata_pipeline.rules.derive import DERIVABLE
 from marketdata_pipeline.sandbox.revisions import NO_EDITS, Edits
 from marketdata_pipeline.storage.bars import load_bars
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.timeframes import timeframe
 from marketdata_pipeline_tests.support import FRIDAY, HISTORY_START, THURSDAY
+
+
+@pytest.fixture(autouse=True)
+def pipeline_clock(monkeypatch):
+    """The pipeline's clock is the sandbox's (THURSDAY), as the wall clock is the real API's: the revision
+    window is the market's last sessions as of now."""
+    monkeypatch.setenv("MARKETDATA_NOW", THURSDAY.isoformat())
 
 
 def truth(symbol: str, tf: str, now: datetime, edits: Edits = NO_EDITS) -> pd.DataFrame:
@@ -73,7 +81,11 @@ def test_first_materialization_stores_exactly_the_sandbox_bars(pipeline_env, ins
     assert result.success
     stored = assert_matches_truth(pipeline_env, symbol, tf, THURSDAY)
     meta = result.asset_materializations_for_node("market_data")[0].metadata
-    assert meta["rows_written"].value == len(stored)
+    # A derived timeframe's run brings its symbol's 5m bars up to date first and writes them too.
+    derived = tf in DERIVABLE
+    base_rows = len(assert_matches_truth(pipeline_env, symbol, "5m", THURSDAY)) if derived else 0
+    assert meta["rows_written"].value == len(stored) + base_rows
+    assert meta["partitions_derived"].value == int(derived)
     assert meta["requests"].value >= 1
 
 

@@ -39,6 +39,12 @@ class SandboxProcess:
         body = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
         httpx.post(f"{self.base_url}/_sandbox/config", json=body, timeout=10).raise_for_status()
 
+    def clock_run_config(self) -> dict:
+        """Run config that pins the pipeline's clock to the sandbox's, as the wall clock is the real API's:
+        fetch windows and grouped daily sessions are judged by it."""
+        now = httpx.get(f"{self.base_url}/_sandbox/config", timeout=10).raise_for_status().json()["now"]
+        return {"resources": {"health_rules": {"config": {"now": now}}}} if now else {}
+
     def requests(self) -> list[dict]:
         return httpx.get(f"{self.base_url}/_sandbox/requests", timeout=60).json()["requests"]
 

@@ -71,7 +71,11 @@ def queued_backfill(stack: Stack, symbols: list[str], start: datetime, now: date
 def _queued(stack: Stack, requests: list[dg.RunRequest]) -> dict:
     stack.sandbox.clear_requests()
     submitted = time.time()
-    run_ids = [stack.dev.client.submit_job_execution("market_data_update", tags=dict(r.tags)) for r in requests]
+    run_config = stack.sandbox.clock_run_config()
+    run_ids = [
+        stack.dev.client.submit_job_execution("market_data_update", tags=dict(r.tags), run_config=run_config)
+        for r in requests
+    ]
     _wait_for_runs(stack.instance, run_ids)
     return {
         "runs_requested": len(requests),

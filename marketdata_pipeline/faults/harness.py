@@ -30,12 +30,14 @@ def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, las
            errors: list[str] | None = None, attempts: int = 3) -> str:
     """One run over a range of partitions, submitted like the daily schedule's run (into the run queue):
     the range covers every symbol registered from `first_symbol` to `last_symbol` × the timeframes between.
-    A submission the UI's API refuses is retried (as a user clicks again); each refusal goes into `errors`."""
+    The run's clock is the sandbox's. A submission the UI's API refuses is retried (as a user clicks again); each refusal goes into `errors`."""
     tags = {RANGE_START_TAG: partition_key(first_symbol, first_tf), RANGE_END_TAG: partition_key(last_symbol, last_tf),
             "marketdata/api": "polygon"}
     for attempt in range(1, attempts + 1):
         try:
-            return stack.dev.client.submit_job_execution("market_data_update", tags=tags)
+            return stack.dev.client.submit_job_execution(
+                "market_data_update", tags=tags, run_config=stack.sandbox.clock_run_config()
+            )
         except DagsterGraphQLClientError as exc:
             message = _first_line(str(exc))
             log.warning("  the UI refused to launch a run (attempt %d): %s", attempt, message)

@@ -18,14 +18,16 @@ from marketdata_pipeline.defs.market_data.partitions import (
     RANGE_START_TAG,
     bar_partitions,
 )
-from marketdata_pipeline.defs.resources import HealthRules
+from marketdata_pipeline.defs.resources import FetchConfig, HealthRules
 from marketdata_pipeline.rules import quality
 from marketdata_pipeline.rules.freshness import State
+from marketdata_pipeline.storage.derivation import Probe, latest_probes
 from marketdata_pipeline.storage.health import Key, save_failing_checks
 from marketdata_pipeline.storage.resource import MarketDatabase
 
 ASSET = "market_data"
 FRESHNESS = "freshness"
+DERIVATION = "derivation_conformance"
 _MAX_LISTED = 50  # keep metadata readable in the UI; the full picture is in partition_health
 
 _DESCRIPTIONS = {
@@ -35,6 +37,9 @@ _DESCRIPTIONS = {
     quality.CALENDAR_GAPS: "1d: every session between the first and last bar is stored (ERROR). Intraday: "
     "regular-hours bars missing (WARN: no trades means no bar). Reasons are in the gap_ledger table.",
     quality.PRICE_JUMPS: "Close-to-close moves beyond the bound on a date without a split (WARN).",
+    DERIVATION: "Per asset class, the last conformance probe of each timeframe built from 5m bars (15m, 1h, 4h): "
+    "derived bars equal to the vendor's native ones. ERROR naming the timeframes that differ (they are "
+    "fetched natively until a later probe agrees).",
 }
 CHECK_SPECS = [dg.AssetCheckSpec(name, asset=ASSET, description=text) for name, text in _DESCRIPTIONS.items()]
 
@@ -101,6 +106,31 @@ def quality_result(name: str, findings: dict[Key, quality.Finding]) -> dg.AssetC
     )
 
 
+def derivation_result(probes: dict[tuple[str, str], Probe], mode: str) -> dg.AssetCheckResult:
+    if mode != "auto":
+        return dg.AssetCheckResult(
+            check_name=DERIVATION, passed=True, metadata={"derivation": f"off (MARKETDATA_DERIVE_INTRADAY={mode})"}
+        )
+    differing = [p for p in probes.values() if not p.agrees]
+    lines = ["| asset class | timeframe | agrees | probed | symbol, window | bars | first differences |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        f"| {p.asset_class} | {p.timeframe} | {p.agrees} | {p.probed_at:%Y-%m-%d %H:%M} | {p.symbol} "
+        f"{p.window_start:%Y-%m-%d}..{p.window_end:%Y-%m-%d} | {p.bars_compared} | {p.detail or '-'} |"
+        for p in sorted(probes.values(), key=lambda p: (p.asset_class, p.timeframe))
+    ]
+    named = ", ".join(f"{p.asset_class} {p.timeframe}" for p in differing)
+    return dg.AssetCheckResult(
+        check_name=DERIVATION,
+        passed=not differing,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"derived bars differ from the vendor's for {named}: fetched natively" if differing else None,
+        metadata={
+            "probes": dg.MetadataValue.md("\n".join(lines)) if probes else "none yet",
+            "differing": named or "none",
+        },
+    )
+
+
 def unevaluated_results(reason: str) -> list[dg.AssetCheckResult]:
     """Every check FAILED with the reason: the run's bars are stored, only their assessment failed."""
     return [
@@ -115,7 +145,9 @@ def unevaluated_results(reason: str) -> list[dg.AssetCheckResult]:
     ]
 
 
-def evaluate(context: dg.AssetCheckExecutionContext, url: str, health: HealthRules) -> list[dg.AssetCheckResult]:
+def evaluate(
+    context: dg.AssetCheckExecutionContext, url: str, health: HealthRules, fetch_config: FetchConfig
+) -> list[dg.AssetCheckResult]:
     keys = covered_partitions(context, url)
     now, rules = health.clock(), health.rules()
     entries = refresh_freshness(url, keys, now, rules)
@@ -127,16 +159,22 @@ def evaluate(context: dg.AssetCheckExecutionContext, url: str, health: HealthRul
         url, {key: [name for name in quality.QUALITY_CHECKS if not findings[name][key].passed] for key in keys}
     )
     context.log.info(f"evaluated {len(keys)} partitions of {ASSET} at {now.isoformat()}")
-    return [freshness_result(entries), *(quality_result(name, findings[name]) for name in quality.QUALITY_CHECKS)]
+    return [
+        freshness_result(entries),
+        *(quality_result(name, findings[name]) for name in quality.QUALITY_CHECKS),
+        derivation_result(latest_probes(url), fetch_config.derive_intraday),
+    ]
 
 
 @dg.multi_asset_check(specs=CHECK_SPECS, name="market_data_health")
-def market_data_health(context: dg.AssetCheckExecutionContext, database: MarketDatabase, health_rules: HealthRules):
+def market_data_health(
+    context: dg.AssetCheckExecutionContext, database: MarketDatabase, health_rules: HealthRules, fetch_config: FetchConfig
+):
     # The checks run in the materialization's run after its bars are stored: a check that cannot
     # evaluate (a date outside the calendar, a bad threshold, the database gone) must fail as a check,
     # not fail the run and trigger a retry of a fetch that succeeded.
     try:
-        results = evaluate(context, database.url, health_rules)
+        results = evaluate(context, database.url, health_rules, fetch_config)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         context.log.error(f"{ASSET} checks could not evaluate: {reason}")

@@ -23,7 +23,10 @@ def run_checks(url: str, instance: dg.DagsterInstance, tags: dict) -> dict[str, 
         assets=[market_data],
         asset_checks=[market_data_health],
         jobs=[dg.define_asset_job("health", selection=dg.AssetSelection.checks_for_assets("market_data"))],
-        resources={"database": MarketDatabase(url=url), "health_rules": resources_from_env()["health_rules"]},
+        resources={
+            "database": MarketDatabase(url=url),
+            **{name: resources_from_env()[name] for name in ("health_rules", "fetch_config")},
+        },
     )
     result = defs.resolve_job_def("health").execute_in_process(instance=instance, tags=tags, raise_on_error=True)
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -83,7 +86,7 @@ def test_a_check_that_cannot_evaluate_fails_with_the_reason_and_the_run_succeeds
     old["time"] = old["time"] - pd.Timedelta(days=7)
     store("AAPL", "1d", old)
     evaluations = run_checks(clean_db, instance, {"dagster/partition": "AAPL|1d"})  # raise_on_error: no raise
-    assert set(evaluations) == {"freshness", "ohlc_consistency", "calendar_gaps", "price_jumps"}
+    assert set(evaluations) == {"freshness", "ohlc_consistency", "calendar_gaps", "price_jumps", "derivation_conformance"}
     for e in evaluations.values():
         assert not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
         assert "DateOutOfBounds" in e.metadata["error"].value and e.description.startswith("could not evaluate")

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from marketdata_pipeline.defs.market_data.assets import market_data
 from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
 from marketdata_pipeline.defs.resources import resources_from_env
+from marketdata_pipeline.rules.derive import DERIVABLE
 from marketdata_pipeline.rules.market_calendar import local_midnight, zone
 from marketdata_pipeline.sandbox.aggregate import bars as sandbox_bars
-from marketdata_pipeline.rules.derive import DERIVABLE
 from marketdata_pipeline.sandbox.revisions import NO_EDITS, Edits
 from marketdata_pipeline.storage.bars import load_bars
 from marketdata_pipeline.storage.database import engine_for
@@ -30,11 +30,13 @@ def pipeline_clock(monkeypatch):
     monkeypatch.setenv("MARKETDATA_NOW", THURSDAY.isoformat())
 
 
-def truth(symbol: str, tf: str, now: datetime, edits: Edits = NO_EDITS) -> pd.DataFrame:
+def truth(symbol: str, tf: str, now: datetime, edits: Edits = NO_EDITS, anchor_minutes: int = 0) -> pd.DataFrame:
     """What the sandbox serves from the history start (a session date in the market's zone) to `now`."""
     spec = timeframe(tf)
     start = local_midnight(symbol, date.fromisoformat(HISTORY_START))
-    frame = sandbox_bars(symbol, spec.multiplier, spec.timespan, start, now, adjusted=False, edits=edits)
+    frame = sandbox_bars(
+        symbol, spec.multiplier, spec.timespan, start, now, adjusted=False, edits=edits, anchor_minutes=anchor_minutes
+    )
     # The sandbox serves only bars whose window has closed by its clock.
     complete = frame["t_ms"] + spec.length.total_seconds() * 1000 <= now.timestamp() * 1000
     return frame[complete].reset_index(drop=True)
@@ -44,10 +46,10 @@ def materialize(instance, key: str, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize([market_data], partition_key=key, instance=instance, resources=resources_from_env(), **kwargs)
 
 
-def assert_matches_truth(url, symbol, tf, now, edits: Edits = NO_EDITS):
+def assert_matches_truth(url, symbol, tf, now, edits: Edits = NO_EDITS, anchor_minutes: int = 0):
     """Every stored bar equals the sandbox's, field by field, and nothing else is stored."""
     stored = load_bars(url, symbol, tf)
-    expected = truth(symbol, tf, now, edits)
+    expected = truth(symbol, tf, now, edits, anchor_minutes)
     assert len(stored) == len(expected) > 0
     assert (stored["time"].astype("datetime64[ms, UTC]").astype("int64").to_numpy() == expected["t_ms"].to_numpy()).all()
     for column, field in [("open", "o"), ("high", "h"), ("low", "l"), ("close", "c"), ("volume", "v"), ("vwap", "vw")]:

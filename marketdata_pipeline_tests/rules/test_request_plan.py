@@ -141,10 +141,10 @@ def test_crypto_and_stocks_are_planned_separately():
     plan = plan_requests([daily_update(s) for s in [*STOCKS, *crypto, "X:BTCUSD"]], {}, THURSDAY)
     choices = {c.market: c for c in plan.daily}
     assert choices["stocks"].method == "grouped" and len(choices["stocks"].sessions) == 2
-    # Crypto's days are UTC: Tue 4 and Wed 5 June have ended by 06:00 UTC Thursday.
+    # Crypto's days are UTC: at 06:00 UTC Thursday its last two days are Wed 5 (ended) and Thu 6 (not yet).
     assert choices["crypto"].method == "grouped" and choices["crypto"].symbols == 6
-    assert plan.grouped_sessions["crypto"] == (date(2024, 6, 4), date(2024, 6, 5))
-    assert plan.requests["grouped_daily"] == 4 and plan.requests["range"] == 0
+    assert plan.grouped_sessions["crypto"] == (date(2024, 6, 5),)
+    assert plan.requests["grouped_daily"] == 3 and plan.requests["range"] == 0
 
 
 def test_a_first_fetch_never_uses_grouped_daily():

@@ -124,7 +124,10 @@ class BarStream:
         conformance = self._conformance or Conformance(self.url, self.client, self.log)
         self._conformance = conformance
         if any(conformance.allows(symbol, req.timeframe) is None for req in requests):
-            conformance.probe(symbol)
+            try:
+                conformance.probe(symbol)
+            except Exception as exc:  # no verdict: this run fetches them natively, a later run probes again
+                self.log.warning(f"conformance probe with {symbol} failed: {exc}")
         allowed = [req for req in requests if conformance.allows(symbol, req.timeframe)]
         self._fall_back([req for req in requests if req not in allowed])
         if not allowed:

@@ -20,6 +20,7 @@ from marketdata_pipeline.quant.features import compute_features
 from marketdata_pipeline.storage.bars import load_bars
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.storage.features import load_features
+from marketdata_pipeline_tests.support import THURSDAY
 
 KEYS = [("AAPL", "1h"), ("X:BTCUSD", "1h")]
 RANGE = {"dagster/asset_partition_range_start": "AAPL|1h", "dagster/asset_partition_range_end": "X:BTCUSD|1h"}
@@ -53,7 +54,8 @@ def two_partitions(pipeline_env, instance):
     return pipeline_env
 
 
-def test_one_run_stores_features_equal_to_recomputation(two_partitions, instance, sandbox):
+def test_one_run_stores_features_equal_to_recomputation(two_partitions, instance, sandbox, monkeypatch):
+    monkeypatch.setenv("MARKETDATA_NOW", THURSDAY.isoformat())  # the sandbox's clock: the revision window follows it
     url = two_partitions
     result = run_both(instance)
     assert_features_equal_recomputation(url)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 SYMBOLS, TIMEFRAMES = ["AAPL", "MSFT"], ["1d", "1h"]
 UNKNOWN = "ZZZZ"  # the sandbox, like Polygon, answers tickers it does not know with an empty 200
-CHECKS = ["freshness", "ohlc_consistency", "calendar_gaps", "price_jumps"]
+CHECKS = ["freshness", "ohlc_consistency", "calendar_gaps", "price_jumps", "derivation_conformance"]
 
 
 @pytest.fixture

@@ -152,10 +152,10 @@ def claimed_slots(instance: dg.DagsterInstance, run_id: str) -> int:
 
 
 def clean_slate(url: str) -> None:
-    """No bars, and a request budget that has seen nothing: the previous scenario's grants were made
-    while the sandbox had no limit, and would otherwise count as requests the API accepted."""
+    """No bars, no conformance probe, and a request budget that has seen nothing: the previous scenario's
+    grants were made while the sandbox had no limit, and would otherwise count as requests the API accepted."""
     with engine_for(url).begin() as conn:
-        conn.execute(sa.text("truncate market_data, rate_budget_grants, rate_budget_rejections"))
+        conn.execute(sa.text("truncate market_data, derivation_probes, rate_budget_grants, rate_budget_rejections"))
         conn.execute(sa.text("update rate_budget set blocked_until = null, learned_per_window = null, learned_at = null"))
 
 

@@ -28,6 +28,8 @@ from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.faults import harness as h
 from marketdata_pipeline.faults.postgres import OwnPostgres
 from marketdata_pipeline.faults.truth import Comparison, compare, partition_state
+from marketdata_pipeline.rules.derive import BASE_TIMEFRAME, DERIVABLE
+from marketdata_pipeline.rules.request_plan import PROBE_REQUESTS
 from marketdata_pipeline.sandbox.config import FAULT_KINDS
 from marketdata_pipeline.storage.database import create_database, engine_for
 from marketdata_pipeline.storage.schema import create_schema
@@ -64,7 +66,10 @@ class Context:
 
 
 def _partitions(symbols=SYMBOLS, timeframes=TIMEFRAMES_UNDER_TEST) -> list[tuple[str, str]]:
-    return [(s, tf) for s in symbols for tf in timeframes]
+    """The partitions a run over `timeframes` stores: a derived timeframe brings its 5m bars along, and they
+    are compared with the sandbox's like every other stored bar."""
+    stored = [*timeframes, *([BASE_TIMEFRAME] if set(timeframes) & set(DERIVABLE) and BASE_TIMEFRAME not in timeframes else [])]
+    return [(s, tf) for s in symbols for tf in stored]
 
 
 def _launch(ctx: Context, errors: list[str] | None = None) -> str:
@@ -239,7 +244,8 @@ STORM_LIMIT_PER_MINUTE = 50
 
 
 def rate_limit_storm(ctx: Context) -> dict:
-    """Every timeframe of 20 symbols of its own (about 100 pages) against an API that admits 50 a minute,
+    """Every timeframe of 20 symbols of its own (about 40 requests: 15m/1h/4h are derived) against an API that
+    admits 50 a minute,
     with no client budget configured. Only requests for its own tickers are counted, so a straggler of an
     earlier scenario cannot blur the figure; any other data request during the storm is reported apart."""
     new = [s for s in symbol_universe(STORM_SYMBOLS + len(SYMBOLS)) if s not in SYMBOLS][:STORM_SYMBOLS]
@@ -258,7 +264,9 @@ def rate_limit_storm(ctx: Context) -> dict:
         (requests if h.ticker_of(r["path"]) in storm else others).append(r)
     throttled = sum(r["status"] == 429 for r in requests)
     start = datetime.combine(HISTORY_START, datetime.min.time(), tzinfo=UTC)
-    pages = reference_pages(storm, timeframes, start, THURSDAY)
+    # What the run needs: 1d and 5m pages (15m/1h/4h are derived) and the stocks' conformance probe.
+    fetched = [tf for tf in timeframes if tf not in DERIVABLE]
+    pages = reference_pages(storm, fetched, start, THURSDAY) + PROBE_REQUESTS
     partitions = _partitions(storm, timeframes)
     comparison = compare(ctx.url, partitions, HISTORY_START, THURSDAY, only=partitions)
     retries = sum(len(ctx.instance.get_records_for_run(r, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY).records)

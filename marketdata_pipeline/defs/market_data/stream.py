@@ -84,7 +84,7 @@ class BarStream:
         self._failures.raise_if_any(self.work.partitions)
 
     def _take_turn(self, req: PartitionRequest) -> tuple[SessionLock, bool] | None:
-        if self.work.base.get(req.symbol) is not req:
+        if req.timeframe != BASE_TIMEFRAME:
             return None
         turn = fetch_turn(self.url, req.symbol, req.timeframe)
         return turn, turn.fetched_since(req.symbol, req.timeframe, self.created)

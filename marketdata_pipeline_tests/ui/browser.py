@@ -64,20 +64,16 @@ class DagsterUI:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise self.fail(f"{what}: {first_line}", what.replace(" ", "_")) from exc
 
+    def __post_init__(self) -> None:
+        # The community dialog shows once per instance, whenever the UI gets round to it (seconds after a page
+        # loads on a busy machine): dismiss it before any action it would cover, as a user would.
+        skip = self.page.get_by_role("button", name="Skip", exact=True)
+        self.page.add_locator_handler(skip, lambda button: button.click(), no_wait_after=True)
+
     def open_asset(self, asset: str, view: str | None = None) -> None:
         self.page.goto(f"{self.base_url}/assets/{asset}" + (f"?view={view}" if view else ""))
-        self.dismiss_first_run_dialogs()
         expect(self.page.get_by_role("heading", name=asset).or_(self.page.get_by_text(asset, exact=True)).first)\
             .to_be_visible(timeout=30_000)
-
-    def dismiss_first_run_dialogs(self) -> None:
-        # The community dialog shows once per instance; later visits have none.
-        skip = self.page.get_by_role("button", name="Skip")
-        try:
-            skip.wait_for(timeout=3_000)
-        except Exception:
-            return
-        skip.click()
 
     def launch_backfill(self, asset: str, selections: list[list[str]]) -> str:
         """Materialize… → one partition picker per dimension (in the UI's order) → Launch backfill.

@@ -1,0 +1,80 @@
+"""Where a workload's seconds go outside the fetch itself, from the instance's own event log: the backfill
+daemon picking the backfill up, each run's wait in the queue, its start-up, its step, its teardown."""
+
+from __future__ import annotations
+
+import statistics
+
+import dagster as dg
+
+from marketdata_pipeline.defs.market_data.assets import market_data
+
+_T = dg.DagsterEventType
+_EVENTS = {
+    _T.RUN_STARTING,
+    _T.RUN_START,
+    _T.STEP_START,
+    _T.STEP_SUCCESS,
+    _T.STEP_FAILURE,
+    _T.RUN_SUCCESS,
+    _T.RUN_FAILURE,
+}
+STEP_KEY = market_data.key.to_python_identifier()
+
+
+def run_timeline(instance: dg.DagsterInstance, run_id: str, origin: float) -> dict:
+    """Seconds after `origin` (the submission) of the run's milestones: created, starting (dequeued and
+    handed to the launcher), started (its process is up), market_data's step start and end, ended; and
+    the partitions it covers."""
+    record = instance.get_run_record_by_id(run_id)
+    first: dict[tuple[_T, str | None], float] = {}
+    for entry in instance.all_logs(run_id, of_type=_EVENTS):
+        first.setdefault((entry.dagster_event_type, entry.step_key), entry.timestamp)
+
+    def at(event: _T, step: str | None = None) -> float | None:
+        t = first.get((event, step))
+        return None if t is None else round(t - origin, 2)
+
+    tags = record.dagster_run.tags
+    step_end = at(_T.STEP_SUCCESS, STEP_KEY)
+    return {
+        "run_id": run_id[:8],
+        "partitions": tags.get("dagster/asset_partition_range_start", tags.get("dagster/partition", ""))
+        + (f"..{tags['dagster/asset_partition_range_end']}" if "dagster/asset_partition_range_end" in tags else ""),
+        "created": round(record.create_timestamp.timestamp() - origin, 2),
+        "starting": at(_T.RUN_STARTING),
+        "started": at(_T.RUN_START),
+        "step_start": at(_T.STEP_START, STEP_KEY),
+        "step_end": step_end if step_end is not None else at(_T.STEP_FAILURE, STEP_KEY),
+        "ended": round(record.end_time - origin, 2) if record.end_time else None,
+    }
+
+
+def _spans(timelines: list[dict], start: str, end: str) -> list[float]:
+    return [t[end] - t[start] for t in timelines if t[start] is not None and t[end] is not None]
+
+
+def _stats(values: list[float], name: str) -> dict:
+    if not values:
+        return {}
+    return {f"{name}_s_mean": round(statistics.mean(values), 2), f"{name}_s_max": round(max(values), 2)}
+
+
+def breakdown(instance: dg.DagsterInstance, run_ids: list[str], origin: float) -> dict:
+    """Per run its timeline (run_timeline), and summaries: daemon_pickup_s (submission to the first run's
+    creation; ~0 for runs submitted straight to the queue), queue_wait (created -> starting), launch
+    (starting -> started: a process, the code loaded), startup (starting -> market_data's step start:
+    launch plus resources and the pool slot), step, teardown (step end -> run end)."""
+    timelines = sorted((run_timeline(instance, run_id, origin) for run_id in run_ids), key=lambda t: t["created"])
+    if not timelines:
+        return {}
+    return {
+        "daemon_pickup_s": timelines[0]["created"],
+        "last_run_created_s": timelines[-1]["created"],
+        **_stats(_spans(timelines, "created", "starting"), "queue_wait"),
+        **_stats(_spans(timelines, "starting", "started"), "launch"),
+        **_stats(_spans(timelines, "starting", "step_start"), "startup"),
+        **_stats(_spans(timelines, "step_start", "step_end"), "step"),
+        **_stats(_spans(timelines, "step_end", "ended"), "teardown"),
+        "runs": timelines,
+    }

@@ -58,10 +58,11 @@ class DagsterDev:
         # SIGINT: dagster dev's own Ctrl-C path stops the webserver, daemon and code server cleanly.
         stop_process_group(self.process, signal.SIGINT)
 
-    def launch_backfill(self, partitions: list[str], asset: str = "market_data") -> str:
-        result = self.client._execute(
-            LAUNCH_BACKFILL, {"p": {"partitionNames": partitions, "assetSelection": [{"path": [asset]}]}}
-        )["launchPartitionBackfill"]
+    def launch_backfill(self, partitions: list[str], asset: str = "market_data", run_config: dict | None = None) -> str:
+        params = {"partitionNames": partitions, "assetSelection": [{"path": [asset]}]}
+        if run_config:
+            params["runConfigData"] = run_config
+        result = self.client._execute(LAUNCH_BACKFILL, {"p": params})["launchPartitionBackfill"]
         if result["__typename"] != "LaunchBackfillSuccess":
             raise RuntimeError(f"backfill was not launched: {result}")
         return result["backfillId"]

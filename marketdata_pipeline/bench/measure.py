@@ -86,3 +86,16 @@ def reference_pages(symbols: list[str], timeframes: list[str], start: datetime, 
 def bars_in_database(url: str, table: str = "market_data") -> int:
     with engine_for(url).connect() as conn:
         return conn.execute(sa.text(f"select count(*) from {table}")).scalar()
+
+
+def repeated_fetches(requests: list[dict]) -> dict:
+    """Data requests by endpoint kind (e.g. "range 5/minute", "grouped"), and how many asked for exactly what
+    an earlier request of the workload had asked for (e.g. a symbol's 5m bars fetched by two runs)."""
+    data = [r for r in requests if not r["path"].startswith("/_sandbox")]
+    kinds: dict[str, int] = {}
+    for r in data:
+        parts = r["path"].strip("/").split("/")
+        kind = f"range {parts[5]}/{parts[6]}" if "range" in parts and len(parts) > 6 else "/".join(parts[:3])
+        kinds[kind] = kinds.get(kind, 0) + 1
+    distinct = {(r["path"], r["query"]) for r in data}
+    return {"requests_by_kind": dict(sorted(kinds.items())), "repeated_requests": len(data) - len(distinct)}

@@ -63,6 +63,8 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
                     *[(f"sweep {p['symbols']}", p) for p in report["scale_sweep"]["points"]]]:
         lines.append(f"| {name} | {w['api_s_summed_over_threads']} | {w['budget_wait_s_summed_over_threads']} | "
                      f"{w['db_s']} | {w['orchestration_s']} | {w['cpu_s']} | {w['sandbox_cpu_s']} |")
+    lines += _orchestration_lines(report)
+    lines += _target_lines(report)
     if "features" in report:
         f = report["features"]
         lines += ["", f"**Features** (bar_features, one Dagster run each): backfill {f['backfill']['bars']:,} bars in "
@@ -72,6 +74,44 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
                   f"{f['naive']['naive_compute_s_extrapolated_to_backfill']} s extrapolated "
                   f"({f['naive']['compute_ratio_on_sample']} × the vectorized computation on the same bars)."]
     return "\n".join(lines) + "\n"
+
+
+def _orchestration_lines(report: dict) -> list[str]:
+    lines = ["", "Orchestration, from the instance's event log (seconds after submission; means over the runs):", "",
+             "| workload | runs | daemon pickup | queue wait (max) | start-up: launch + step start | step (max) "
+             "| step end → run end (checks) | other runs meanwhile |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, w in [("backfill", report["backfill"]), ("daily update", report["daily_update"])]:
+        o = w.get("orchestration") or {}
+        if not o:
+            continue
+        lines.append(
+            f"| {name} | {w['runs_launched']} | {o['daemon_pickup_s']} | {o.get('queue_wait_s_mean')} "
+            f"({o.get('queue_wait_s_max')}) | {o.get('startup_s_mean')} (launch {o.get('launch_s_mean')}) "
+            f"| {o.get('step_s_mean')} ({o.get('step_s_max')}) | {o.get('teardown_s_mean')} "
+            f"({o.get('checks_s_mean')}) | {o['other_runs']} ({o['other_runs_s']} s) |"
+        )
+    return lines
+
+
+def _target_lines(report: dict) -> list[str]:
+    if "targets" not in report:
+        return []
+    lines = ["", "Targets (issue 10):", "", "| target | measured | limit | met |", "|---|---|---|---|"]
+    for t in report["targets"]:
+        lines.append(f"| {t['target']} | {t['figure']} | {t['relation']} {t['limit']} | {'yes' if t['met'] else 'NO'} |")
+    backfill = report["backfill"]
+    free = report["free_tier"]
+    lines += [
+        "",
+        f"Every stored bar was compared with the sandbox's native endpoint's: {backfill['bars_differing']} of "
+        f"{backfill['bars_compared']:,} differ after the backfill, {report['daily_update']['bars_differing']} of "
+        f"{report['daily_update']['bars_compared']:,} after the daily update.",
+        "",
+        f"**Free tier**: the backfill took {free['backfill_requests']} requests; at "
+        f"{free['requests_per_minute']} requests/min that is {free['minutes']} minutes.",
+    ]
+    return lines
 
 
 def _read_path_lines(rp: dict | None) -> list[str]:

@@ -91,7 +91,7 @@ def test_each_instance_variant_passes_dagster_validation(path, launcher, instanc
         ("class: DockerRunLauncher", "class: DockerRunLaucher"),  # the class does not resolve
         ("module: dagster_docker", "module: dagster_dockr"),  # the module does not import
         ("network: marketdata", "netwrok: marketdata"),  # the launcher's schema refuses the key
-        ("max_concurrent_runs: 4", "max_concurent_runs: 4"),  # the instance schema refuses the key
+        ("max_concurrent_runs: 6", "max_concurent_runs: 6"),  # the instance schema refuses the key
     ],
 )
 def test_a_typo_fails_validation(typo, fixed, instance_env, tmp_path):
@@ -110,7 +110,7 @@ def test_variants_carry_the_repos_limits(path):
     repo, variant = load(REPO_YAML), load(path)
     for section in SHARED_SECTIONS:
         assert variant[section] == repo[section], section
-    assert repo["concurrency"]["runs"]["max_concurrent_runs"] == 4  # what the docs and the values promise
+    assert repo["concurrency"]["runs"]["max_concurrent_runs"] == 6  # what the docs and the values promise
 
 
 # -- compose.yaml and the Dockerfile ------------------------------------------------------------------

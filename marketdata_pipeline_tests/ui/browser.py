@@ -64,12 +64,6 @@ class DagsterUI:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise self.fail(f"{what}: {first_line}", what.replace(" ", "_")) from exc
 
-    def __post_init__(self) -> None:
-        # The community dialog shows once per instance, whenever the UI gets round to it (seconds after a page
-        # loads on a busy machine): dismiss it before any action it would cover, as a user would.
-        skip = self.page.get_by_role("button", name="Skip", exact=True)
-        self.page.add_locator_handler(skip, lambda button: button.click(), no_wait_after=True)
-
     def open_asset(self, asset: str, view: str | None = None) -> None:
         self.page.goto(f"{self.base_url}/assets/{asset}" + (f"?view={view}" if view else ""))
         expect(self.page.get_by_role("heading", name=asset).or_(self.page.get_by_text(asset, exact=True)).first)\

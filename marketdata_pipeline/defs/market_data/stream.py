@@ -68,9 +68,11 @@ class BarStream:
             yield from self._grouped(market, requests, days)
         requests = [*self.work.ranges, *self.work.base.values()]
         for result in fetch_concurrently(self.client, requests, take_turn=self._take_turn):
-            yield from self._written(result)
-            if result.turn is not None:
-                result.turn.release()  # after the write: a run waiting for the turn now sees it done
+            try:
+                yield from self._written(result)
+            finally:
+                if result.turn is not None:
+                    result.turn.release()  # after the write (or its failure): a run waiting for the turn goes on
             if result.request.timeframe == BASE_TIMEFRAME and result.request.symbol in self.work.derived:
                 yield from self._derive(result)
         for result in fetch_concurrently(self.client, self._fallbacks):

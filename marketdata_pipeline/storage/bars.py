@@ -4,7 +4,6 @@ of one partition serialised."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 
 from marketdata_pipeline.bars import BAR_COLUMNS, partition_key
 from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars, pg_timestamps
-from marketdata_pipeline.storage.database import engine_for, raw_cursor
+from marketdata_pipeline.storage.database import advisory_lock_key, engine_for, raw_cursor
 
 _VALUE_COLUMNS = BAR_COLUMNS[1:]
 _WRITTEN_COLUMNS = [*_VALUE_COLUMNS, "source"]
@@ -77,8 +76,7 @@ def _append(cursor: psycopg.Cursor, to: _Target, bars: pd.DataFrame) -> None:
 
 def partition_lock_key(symbol: str, timeframe: str) -> int:
     """The partition's advisory-lock key: a stable signed 64-bit digest (Python's hash() is salted per process)."""
-    digest = hashlib.blake2b(f"market_data|{partition_key(symbol, timeframe)}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return advisory_lock_key("market_data", partition_key(symbol, timeframe))
 
 
 def _delete_gone(

@@ -7,7 +7,6 @@ a reader never sees half a replacement. Writers of one symbol's actions take tur
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -15,7 +14,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from marketdata_pipeline.storage.database import engine_for
+from marketdata_pipeline.storage.database import advisory_lock_key, engine_for
 from marketdata_pipeline.storage.schema import dividends as dividends_table
 from marketdata_pipeline.storage.schema import splits as splits_table
 
@@ -92,17 +91,12 @@ def _rows(kind: _Kind, symbol: str, listing: pd.DataFrame) -> dict[tuple[object,
     return rows
 
 
-def _lock_key(table: str, symbol: str) -> int:
-    digest = hashlib.blake2b(f"{table}|{symbol}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _replace(url: str, kind: _Kind, symbol: str, listing: pd.DataFrame, fetched_at: datetime | None) -> Replacement:
     new = _rows(kind, symbol, listing)
     fetched_at = fetched_at or datetime.now(UTC)
     table, values = kind.table, [c for c in kind.columns if c not in kind.key]
     with engine_for(url).begin() as conn:
-        conn.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": _lock_key(table.name, symbol)})
+        conn.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": advisory_lock_key(table.name, symbol)})
         stored = {
             tuple(r[k] for k in kind.key): r
             for r in conn.execute(sa.select(table).where(table.c.symbol == symbol)).mappings()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +31,13 @@ def with_driver(url: str, driver: str) -> str:
     if parsed.get_backend_name() != "postgresql":
         raise DatabaseUnavailableError(f"DATABASE_URL must be a PostgreSQL URL, got a {parsed.get_backend_name()!r} URL")
     return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+
+
+def advisory_lock_key(*parts: str) -> int:
+    """A stable signed 64-bit PostgreSQL advisory-lock key for `parts` joined by "|" (Python's hash() is
+    salted per process, so it cannot name a lock shared between processes)."""
+    digest = hashlib.blake2b("|".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def conninfo(url: str) -> str:

@@ -4,7 +4,6 @@ already stored from another source."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from datetime import datetime
 import psycopg
 import sqlalchemy as sa
 
-from marketdata_pipeline.storage.database import conninfo, engine_for
+from marketdata_pipeline.storage.database import advisory_lock_key, conninfo, engine_for
 from marketdata_pipeline.storage.schema import derivation_probes
 
 
@@ -51,18 +50,13 @@ def save_probe(url: str, probe: Probe) -> None:
         conn.execute(statement)
 
 
-def _lock_key(*parts: str) -> int:
-    digest = hashlib.blake2b("|".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 class SessionLock:
     """A session-level advisory lock on a connection of its own: unlike a transaction's, it can be taken in
     one thread and released in another (a fetch thread takes it, the writer releases it after the write)."""
 
     def __init__(self, url: str, *key: str):
         self._conn = psycopg.connect(conninfo(url), autocommit=True)
-        self._key = _lock_key(*key)
+        self._key = advisory_lock_key(*key)
         self._conn.execute("select pg_advisory_lock(%s)", (self._key,))
 
     def fetched_since(self, symbol: str, timeframe: str, moment: datetime) -> bool:

@@ -24,7 +24,7 @@ import psycopg
 import sqlalchemy as sa
 
 from marketdata_pipeline.storage.copy_binary import encode_rows, pg_timestamps
-from marketdata_pipeline.storage.database import engine_for, raw_cursor
+from marketdata_pipeline.storage.database import advisory_lock_key, engine_for, raw_cursor
 from marketdata_pipeline.storage.schema import FEATURE_TYPES
 
 FEATURE_COLUMNS = list(FEATURE_TYPES)
@@ -146,8 +146,7 @@ def first_changed_bar(state: tuple[int, int, bytes] | None, source: np.ndarray, 
 
 def feature_lock_key(symbol: str, timeframe: str) -> int:
     """The partition's advisory-lock key (a stable signed 64-bit digest; Python's hash() is salted)."""
-    digest = hashlib.blake2b(f"bar_features|{symbol}|{timeframe}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return advisory_lock_key("bar_features", symbol, timeframe)
 
 
 def _copy(cursor: psycopg.Cursor, table: str, symbol: str, timeframe: str, features: pd.DataFrame) -> None:

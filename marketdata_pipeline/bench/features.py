@@ -17,19 +17,18 @@ import multiprocessing
 import os
 import resource
 import time
-import uuid
 from datetime import date, datetime
 
 import pandas as pd
 
 from marketdata_pipeline.bench.plans import ALL_TIMEFRAMES, NEXT_DAY, NOW
+from marketdata_pipeline.bench.scratch import scratch_database
 from marketdata_pipeline.bench.stack import at_midnight, symbol_universe
 from marketdata_pipeline.client.aggs import BAR_COLUMNS
 from marketdata_pipeline.quant.features import compute_features
 from marketdata_pipeline.quant.naive import naive_features
 from marketdata_pipeline.sandbox.aggregate import bars as sandbox_bars
 from marketdata_pipeline.storage.bars import load_bars, upsert_bars
-from marketdata_pipeline.storage.database import create_database
 from marketdata_pipeline.storage.schema import create_schema
 from marketdata_pipeline.timeframes import TIMEFRAMES, timeframe
 
@@ -154,31 +153,31 @@ def naive_baseline(url: str, keys: list[tuple[str, str]], total_bars: int, vecto
 
 def measure_features(admin_url: str, symbols: int = 25, timeframes: list[str] = ALL_TIMEFRAMES,
                      history_start: date = BACKFILL_HISTORY_START) -> dict:
-    url = create_database(admin_url, f"mdp_bench_features_{uuid.uuid4().hex[:8]}")
-    create_schema(url)
-    universe = symbol_universe(symbols)
-    started = time.perf_counter()
-    newest = _store(url, universe, timeframes, at_midnight(history_start), NOW)
-    stored_s = time.perf_counter() - started
+    with scratch_database(admin_url, "mdp_bench_features") as url:
+        create_schema(url)
+        universe = symbol_universe(symbols)
+        started = time.perf_counter()
+        newest = _store(url, universe, timeframes, at_midnight(history_start), NOW)
+        stored_s = time.perf_counter() - started
 
-    backfill = _figures(_in_fresh_process(url, universe, timeframes))
-    _store(url, universe, timeframes, at_midnight(history_start), NEXT_DAY, after=newest)
-    daily = _figures(_in_fresh_process(url, universe, timeframes))
-    daily["new_bars"] = daily["bars"] - backfill["bars"]
-    sample = [(universe[0], tf) for tf in timeframes][:NAIVE_SAMPLE_PARTITIONS]
-    return {
-        "symbols": len(universe),
-        "timeframes": timeframes,
-        "history_start": str(history_start),
-        "bars_generated_and_stored_s": round(stored_s, 1),
-        "backfill": backfill,
-        "daily_update": daily,
-        "naive": naive_baseline(url, sample, backfill["bars"], backfill["wall_s"]),
-        "targets": "backfill ≤ 20 s inside the Dagster run, peak RSS < 1 GB; daily update ≤ 3 s",
-        "note": "each figure is one bar_features run (executed in process, ephemeral Dagster instance), "
-                "timed from job start to end: bars loaded through market_data's IO manager, features computed, "
-                "written, and the check evaluated",
-    }
+        backfill = _figures(_in_fresh_process(url, universe, timeframes))
+        _store(url, universe, timeframes, at_midnight(history_start), NEXT_DAY, after=newest)
+        daily = _figures(_in_fresh_process(url, universe, timeframes))
+        daily["new_bars"] = daily["bars"] - backfill["bars"]
+        sample = [(universe[0], tf) for tf in timeframes][:NAIVE_SAMPLE_PARTITIONS]
+        return {
+            "symbols": len(universe),
+            "timeframes": timeframes,
+            "history_start": str(history_start),
+            "bars_generated_and_stored_s": round(stored_s, 1),
+            "backfill": backfill,
+            "daily_update": daily,
+            "naive": naive_baseline(url, sample, backfill["bars"], backfill["wall_s"]),
+            "targets": "backfill ≤ 20 s inside the Dagster run, peak RSS < 1 GB; daily update ≤ 3 s",
+            "note": "each figure is one bar_features run (executed in process, ephemeral Dagster instance), "
+                    "timed from job start to end: bars loaded through market_data's IO manager, features computed, "
+                    "written, and the check evaluated",
+        }
 
 
 def main() -> int:

@@ -14,13 +14,15 @@ from marketdata_pipeline.sandbox.synthetic import minute_bars
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.timeframes import timeframe
 
+BARS = dg.AssetKey("market_data")
 _STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
 
 def run_figures(instance: dg.DagsterInstance, run_ids: list[str], submitted_at: float) -> dict:
-    """Wall time from submission until every partition is materialized (and until the last run, asset
-    checks included, has ended), the runs' own metadata summed, and how much of the wall time no step
-    was executing (orchestration: queueing, run start-up, teardown)."""
+    """Wall time from submission until every market_data partition is materialized, i.e. every bar is stored
+    (and until the last run, asset checks and the features that ride along included, has ended), the runs'
+    own metadata summed, and how much of the wall time no step was executing (orchestration: queueing, run
+    start-up, teardown)."""
     records = [instance.get_run_record_by_id(run_id) for run_id in run_ids]
     materialized = submitted_at
     totals = {"rows_written": 0, "pages": 0, "retries": 0, "api_seconds": 0.0, "db_seconds": 0.0,
@@ -28,7 +30,10 @@ def run_figures(instance: dg.DagsterInstance, run_ids: list[str], submitted_at: 
     windows = []
     for record in records:
         run_id = record.dagster_run.run_id
-        events = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        events = [
+            e for e in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+            if e.event_log_entry.asset_materialization.asset_key == BARS
+        ]
         if events:  # every partition of a range run carries the run's metadata: count it once
             materialized = max(materialized, max(e.timestamp for e in events))
             metadata = events[0].event_log_entry.asset_materialization.metadata

@@ -9,16 +9,16 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
-from marketdata_pipeline.bench.write_path import _drop, _partition
+from marketdata_pipeline.bench.scratch import scratch_database
+from marketdata_pipeline.bench.write_path import _partition
 from marketdata_pipeline.read import load_bars, read_table, write_parquet
 from marketdata_pipeline.storage.bars import upsert_bars
-from marketdata_pipeline.storage.database import create_database, engine_for
+from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.storage.schema import create_schema
 
 SYMBOL, TIMEFRAME = "BENCH", "5m"
@@ -37,9 +37,7 @@ def _median_s(work) -> float:
 
 
 def measure_read_path(admin_or_db_url: str, rows: int = 1_000_000) -> dict:
-    name = f"mdp_bench_read_{uuid.uuid4().hex[:8]}"
-    url = create_database(admin_or_db_url, name)
-    try:
+    with scratch_database(admin_or_db_url, "mdp_bench_read") as url:
         create_schema(url)
         bars = _partition(rows, seed=9)
         upsert_bars(url, SYMBOL, TIMEFRAME, bars)
@@ -77,5 +75,3 @@ def measure_read_path(admin_or_db_url: str, rows: int = 1_000_000) -> dict:
             **figures,
             "repeats": f"median of {REPEATS} after a warm-up",
         }
-    finally:
-        _drop(admin_or_db_url, url, name)

@@ -30,6 +30,9 @@ def render_markdown(report: dict, command: str = COMMAND) -> str:
         f"{meta['latency_s']} s latency per request, history from {meta['backfill_history_start']}, "
         f"sandbox clock {meta['sandbox_now']}.",
         "",
+        "Wall time runs from submission until every market_data partition is materialized (every bar stored); "
+        "`runs_finished_s` in the JSON adds the rest of the runs (asset checks, the features that ride along).",
+        "",
         "| workload | wall s | floor s | wall/floor | requests | reference pages | 429s | bars written | bars/s "
         "| Dagster runs | CPU s | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",

@@ -23,10 +23,11 @@ from marketdata_pipeline.bench.plans import ALL_TIMEFRAMES, NEXT_DAY, NOW, Plan
 from marketdata_pipeline.bench.processes import ProcessSampler
 from marketdata_pipeline.bench.read_path import measure_read_path
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
+from marketdata_pipeline.bench.scratch import scratch_database
 from marketdata_pipeline.bench.stack import at_midnight, stack, symbol_universe
 from marketdata_pipeline.bench.targets import free_tier, targets
 from marketdata_pipeline.bench.write_path import measure_write_path
-from marketdata_pipeline.storage.database import create_database, embedded_server_pids
+from marketdata_pipeline.storage.database import embedded_server_pids
 from marketdata_pipeline.storage.schema import create_schema
 
 log = logging.getLogger("marketdata.bench")
@@ -46,13 +47,13 @@ class _Sampled(ProcessSampler):
 
 def _naive(admin_url: str, sandbox: SandboxProcess, symbols: list[str], timeframes: list[str],
            start: datetime, rate: int | None) -> dict:
-    url = create_database(admin_url, f"mdp_naive_{uuid.uuid4().hex[:8]}")
-    create_schema(url)
-    sandbox.clear_requests()
-    with _Sampled(sandbox) as sampler:
-        figures = run_naive(url, sandbox.base_url, f"naive-{uuid.uuid4().hex[:6]}", symbols, timeframes, start, NOW)
-    figures.update(sampler.summary(), runs_launched=0, symbols=len(symbols), timeframes=timeframes,
-                   bars_in_database=bars_in_database(url, NAIVE_TABLE))
+    with scratch_database(admin_url, "mdp_naive") as url:
+        create_schema(url)
+        sandbox.clear_requests()
+        with _Sampled(sandbox) as sampler:
+            figures = run_naive(url, sandbox.base_url, f"naive-{uuid.uuid4().hex[:6]}", symbols, timeframes, start, NOW)
+        figures.update(sampler.summary(), runs_launched=0, symbols=len(symbols), timeframes=timeframes,
+                       bars_in_database=bars_in_database(url, NAIVE_TABLE))
     reference = reference_pages(symbols, timeframes, start, NOW)
     figures["reference_pages"] = reference
     figures["requests_over_reference_pages"] = round(figures["requests"] / reference, 2)

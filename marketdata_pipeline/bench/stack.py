@@ -7,7 +7,6 @@ import itertools
 import os
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,10 +16,10 @@ import dagster as dg
 from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.bench.dagster_dev import DagsterDev
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
+from marketdata_pipeline.bench.scratch import scratch_database
 from marketdata_pipeline.defs.automation.sensors import sync_partitions
 from marketdata_pipeline.environment import PROJECT_ROOT
 from marketdata_pipeline.sandbox.synthetic import DEFAULT_STOCKS
-from marketdata_pipeline.storage.database import create_database
 from marketdata_pipeline.storage.schema import create_schema
 from marketdata_pipeline.storage.universe import add_symbols
 
@@ -58,25 +57,25 @@ def scratch_environment(database_url: str, dagster_home: Path, base_url: str, ap
 def stack(admin_url: str, sandbox: SandboxProcess, symbols: list[str], history_start: date,
           max_requests_per_minute: int | None):
     """Yields a Stack on a database of its own; the symbols are registered as partitions."""
-    url = create_database(admin_url, f"mdp_bench_{uuid.uuid4().hex[:8]}")
-    create_schema(url)
-    home = Path(tempfile.mkdtemp(prefix="mdp-bench-home-"))
-    env = scratch_environment(url, home, sandbox.base_url, "bench-key", history_start.isoformat(),
-                              max_requests_per_minute)
-    previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url  # this process's view of the same instance
-    try:
-        add_symbols(url, symbols)
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            sync_partitions(instance, symbols)
-            with DagsterDev(env, PROJECT_ROOT) as dev:
-                yield Stack(url, sandbox, dev, instance, env)
-    finally:
-        if previous is None:
-            os.environ.pop("DATABASE_URL", None)
-        else:
-            os.environ["DATABASE_URL"] = previous
-        shutil.rmtree(home, ignore_errors=True)
+    with scratch_database(admin_url, "mdp_bench") as url:
+        create_schema(url)
+        home = Path(tempfile.mkdtemp(prefix="mdp-bench-home-"))
+        env = scratch_environment(url, home, sandbox.base_url, "bench-key", history_start.isoformat(),
+                                  max_requests_per_minute)
+        previous = os.environ.get("DATABASE_URL")
+        os.environ["DATABASE_URL"] = url  # this process's view of the same instance
+        try:
+            add_symbols(url, symbols)
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                sync_partitions(instance, symbols)
+                with DagsterDev(env, PROJECT_ROOT) as dev:
+                    yield Stack(url, sandbox, dev, instance, env)
+        finally:
+            if previous is None:
+                os.environ.pop("DATABASE_URL", None)
+            else:
+                os.environ["DATABASE_URL"] = previous
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def symbol_universe(n: int) -> list[str]:

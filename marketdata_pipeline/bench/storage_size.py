@@ -14,16 +14,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from marketdata_pipeline.bench.sandbox_process import SandboxProcess
+from marketdata_pipeline.bench.scratch import scratch_database
 from marketdata_pipeline.bench.stack import scratch_environment
 from marketdata_pipeline.environment import PROJECT_ROOT
-from marketdata_pipeline.storage.database import create_database, engine_for
+from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.storage.schema import create_schema
 from marketdata_pipeline.timeframes import TIMEFRAMES
 
@@ -33,12 +33,10 @@ START = (NOW - timedelta(days=365)).date()
 
 
 def measure(admin_url: str) -> dict:
-    name = f"mdp_size_{uuid.uuid4().hex[:8]}"
-    url = create_database(admin_url, name)
-    create_schema(url)
     bin_dir = Path(sys.executable).parent
     results = {}
-    try:
+    with scratch_database(admin_url, "mdp_size") as url:
+        create_schema(url)
         with SandboxProcess(now=NOW) as sandbox, tempfile.TemporaryDirectory(prefix="mdp-size-") as home:
             env = scratch_environment(url, Path(home), sandbox.base_url, "size-key", START.isoformat())
             run = lambda *args: subprocess.run(args, env=env, cwd=PROJECT_ROOT, check=True, capture_output=True)  # noqa: E731
@@ -54,10 +52,6 @@ def measure(admin_url: str) -> dict:
                     rows = conn.execute(sa.text("select count(*) from market_data")).scalar_one()
                     size = conn.execute(sa.text("select pg_total_relation_size('market_data')")).scalar_one()
                 results[tf] = {"rows": rows, "bytes": size, "bytes_per_row": round(size / rows, 1) if rows else None}
-    finally:
-        engine_for(url).dispose()
-        with engine_for(admin_url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
     return {"symbol": SYMBOL, "history_start": START.isoformat(), "sandbox_now": NOW.isoformat(),
             "per_timeframe": results}
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import resource
 import time
-import uuid
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from marketdata_pipeline.bench.scratch import scratch_database
 from marketdata_pipeline.storage.bars import upsert_bars
 from marketdata_pipeline.storage.copy_binary import COPY_COLUMNS, encode_bars
-from marketdata_pipeline.storage.database import create_database, engine_for, raw_cursor
+from marketdata_pipeline.storage.database import engine_for, raw_cursor
 from marketdata_pipeline.storage.schema import create_schema
 
 TIMEFRAME = "5m"
@@ -98,20 +98,12 @@ def _count(url: str, table: str) -> int:
         return conn.execute(sa.text(f"select count(*) from {table}")).scalar()
 
 
-def _drop(admin_or_db_url: str, url: str, name: str) -> None:
-    engine_for(url).dispose()
-    with engine_for(admin_or_db_url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-
-
 def measure_write_path(admin_or_db_url: str, rows: int = 1_000_000) -> dict:
     """Rows/s of (a) a raw binary COPY, (b) `upsert_bars` into an empty market_data, (c) the same upsert again
     over the stored rows, (d) `to_sql` on at most TO_SQL_ROWS rows; all in a scratch database on the server of
     `admin_or_db_url` (which needs CREATEDB)."""
     started = time.perf_counter()
-    name = f"mdp_bench_write_{uuid.uuid4().hex[:8]}"
-    url = create_database(admin_or_db_url, name)
-    try:
+    with scratch_database(admin_or_db_url, "mdp_bench_write") as url:
         create_schema(url)
         partitions = _partitions(rows)
         raw_s = _raw_copy(url, partitions)
@@ -125,8 +117,6 @@ def measure_write_path(admin_or_db_url: str, rows: int = 1_000_000) -> dict:
         to_sql_rows = min(rows, TO_SQL_ROWS)
         to_sql_s = _to_sql(url, partitions, to_sql_rows)
         to_sql_rows_in_table = _count(url, "market_data")
-    finally:
-        _drop(admin_or_db_url, url, name)
     report = {
         "rows": rows,
         "partitions": len(partitions),

@@ -23,7 +23,7 @@ REPO_YAML = REPO / "dagster.yaml"
 DOCKER_YAML = DEPLOY / "docker" / "dagster.yaml"
 HELM_YAML = DEPLOY / "helm" / "dagster.yaml"
 # What every variant shares with the repo's dagster.yaml: the run queue, pools, monitoring, retries.
-SHARED_SECTIONS = ("concurrency", "run_monitoring", "run_retries", "telemetry", "nux")
+SHARED_SECTIONS = ("run_coordinator", "concurrency", "run_monitoring", "run_retries", "telemetry", "nux")
 CODE_MODULE = "marketdata_pipeline.definitions"
 LOCATION = "marketdata_pipeline"
 

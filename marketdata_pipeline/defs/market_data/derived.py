@@ -3,6 +3,7 @@ decides, per asset class and timeframe, whether the vendor's own bars are built 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,9 +84,12 @@ class Conformance:
         start, end = window
         base = stored_base_bars(self.url, symbol, start)
         base = base[base["time"] < end]
+        with ThreadPoolExecutor(len(DERIVABLE), thread_name_prefix="probe") as pool:
+            natives = pool.map(
+                lambda tf: self.client.aggs.range(symbol, tf, start, end - timedelta(minutes=1), adjusted=False), DERIVABLE
+            )
         probes = []
-        for tf in DERIVABLE:
-            native = self.client.aggs.range(symbol, tf, start, end - timedelta(minutes=1), adjusted=False)
+        for tf, native in zip(DERIVABLE, natives, strict=True):
             native = native[native["time"] < end].reset_index(drop=True)
             derived = derive_bars(base, symbol, tf, end)
             differences = bar_differences(derived, native)

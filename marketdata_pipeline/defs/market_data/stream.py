@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
 from marketdata_pipeline.client import PolygonClient
 from marketdata_pipeline.defs.market_data.derived import (
     DERIVED_SOURCE,
@@ -66,7 +68,8 @@ class BarStream:
         before = self.client.stats.snapshot()
         for market, (requests, days) in self.work.grouped.items():
             yield from self._grouped(market, requests, days)
-        requests = [*self.work.ranges, *self.work.base.values()]
+        # 5m first: each is followed by its derived partitions' work, which then overlaps the other fetches.
+        requests = [*self.work.base.values(), *self.work.ranges]
         for result in fetch_concurrently(self.client, requests, take_turn=self._take_turn):
             try:
                 yield from self._written(result)
@@ -135,11 +138,20 @@ class BarStream:
         if not allowed:
             return
         since = min(min(req.start for req in allowed), base.request.start)
-        bars = stored_base_bars(self.url, symbol, since)
+        bars = self._base_bars(base, since)
         for req in allowed:
             # The 5m bars fetched here may have been revised from their window's start on.
             start = min(req.start, base.request.start) if not base.fetched_elsewhere else req.start
             yield derived_partition(symbol, req.timeframe, bars, (start, req.end), base.started, self.clock)
+
+    def _base_bars(self, base: PartitionResult, since: datetime) -> pd.DataFrame:
+        """The stored 5m bars from `since` on. A non-empty answer just written replaced everything stored from
+        its window's start on (storage.bars.upsert_bars), so when it covers `since` it is what is stored and
+        need not be read back; otherwise (an empty answer, another run's fetch) they are read."""
+        fetched = base.bars
+        if fetched is not None and not fetched.empty and since >= base.request.start:
+            return fetched[fetched["time"] >= since].reset_index(drop=True)
+        return stored_base_bars(self.url, base.request.symbol, since)
 
     def _fall_back(self, requests: list[PartitionRequest]) -> None:
         """Fetch natively what may not be derived, from the oldest derived bar on so every one is replaced."""

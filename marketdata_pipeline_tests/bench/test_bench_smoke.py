@@ -4,12 +4,10 @@ consistency of the report, never timings."""
 import json
 
 import pytest
-import sqlalchemy as sa
 
 from marketdata_pipeline.bench.plans import QUICK
 from marketdata_pipeline.bench.report import render_markdown, write_report
 from marketdata_pipeline.bench.runner import run_plan
-from marketdata_pipeline.storage.database import engine_for
 
 FETCH_KEYS = {"wall_s", "requests", "bars_written", "reference_pages", "runs_launched", "peak_rss_mb", "cpu_s"}
 
@@ -73,11 +71,3 @@ def test_report_is_consistent_with_the_database(report):
     # The same slice fetched by both designs yields the same bars.
     assert report["naive_baseline"]["unlimited"]["bars_written"] == report["scale_sweep"]["points"][0]["bars_written"]
 
-
-def test_leaves_no_scratch_database_behind(report, pg_admin_url):
-    # The write path's own database is checked by its test (storage/test_copy_binary.py), which may run meanwhile.
-    with engine_for(pg_admin_url).connect() as conn:
-        left = conn.execute(sa.text(
-            "select datname from pg_database where datname ~ '^mdp_(bench|bench_features|bench_read|naive)_[0-9a-f]{8}$'"
-        )).scalars().all()
-    assert left == []

@@ -68,8 +68,7 @@ class BarStream:
         before = self.client.stats.snapshot()
         for market, (requests, days) in self.work.grouped.items():
             yield from self._grouped(market, requests, days)
-        # 5m first: each is followed by its derived partitions' work, which then overlaps the other fetches.
-        requests = [*self.work.base.values(), *self.work.ranges]
+        requests = [*self.work.ranges, *self.work.base.values()]
         for result in fetch_concurrently(self.client, requests, take_turn=self._take_turn):
             try:
                 yield from self._written(result)

@@ -21,6 +21,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from marketdata_pipeline.bars import partition_key
 from marketdata_pipeline.bench.plans import ALL_TIMEFRAMES, NEXT_DAY, NOW
 from marketdata_pipeline.bench.scratch import scratch_database
 from marketdata_pipeline.bench.stack import at_midnight, symbol_universe
@@ -72,15 +73,14 @@ def run_features(url: str, symbols: list[str], timeframes: list[str]) -> dict:
 
     from marketdata_pipeline.defs.features.assets import bar_features
     from marketdata_pipeline.defs.market_data.assets import market_data
-    from marketdata_pipeline.defs.market_data.partitions import SYMBOLS_PARTITION
+    from marketdata_pipeline.defs.market_data.partitions import RANGE_END_TAG, RANGE_START_TAG, SYMBOLS_PARTITION
     from marketdata_pipeline.defs.resources import resources_from_env
 
     os.environ.update(DATABASE_URL=url, POLYGON_API_KEY="bench-unused", POLYGON_BASE_URL="http://127.0.0.1:9")
     job = dg.define_asset_job("bar_features_only", selection=["bar_features"])
     defs = dg.Definitions(assets=[market_data, bar_features], jobs=[job], resources=resources_from_env())
     tfs = _ordered(timeframes)
-    tags = {"dagster/asset_partition_range_start": f"{symbols[0]}|{tfs[0]}",
-            "dagster/asset_partition_range_end": f"{symbols[-1]}|{tfs[-1]}"}
+    tags = {RANGE_START_TAG: partition_key(symbols[0], tfs[0]), RANGE_END_TAG: partition_key(symbols[-1], tfs[-1])}
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(SYMBOLS_PARTITION, symbols)
         started = time.perf_counter()

@@ -8,13 +8,13 @@ from datetime import datetime
 import dagster as dg
 import sqlalchemy as sa
 
+from marketdata_pipeline.defs.market_data.assets import market_data
 from marketdata_pipeline.rules.request_plan import range_pages
 from marketdata_pipeline.sandbox.calendar import days_between, zone
 from marketdata_pipeline.sandbox.synthetic import minute_bars
 from marketdata_pipeline.storage.database import engine_for
 from marketdata_pipeline.timeframes import timeframe
 
-BARS = dg.AssetKey("market_data")
 _STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
 
@@ -32,7 +32,7 @@ def run_figures(instance: dg.DagsterInstance, run_ids: list[str], submitted_at: 
         run_id = record.dagster_run.run_id
         events = [
             e for e in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-            if e.event_log_entry.asset_materialization.asset_key == BARS
+            if e.event_log_entry.asset_materialization.asset_key == market_data.key
         ]
         if events:  # every partition of a range run carries the run's metadata: count it once
             materialized = max(materialized, max(e.timestamp for e in events))

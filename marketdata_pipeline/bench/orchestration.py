@@ -10,6 +10,7 @@ import dagster as dg
 
 from marketdata_pipeline.defs.market_data.assets import market_data
 from marketdata_pipeline.defs.market_data.checks import market_data_health
+from marketdata_pipeline.defs.market_data.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 _T = dg.DagsterEventType
 _EVENTS = {
@@ -42,8 +43,8 @@ def run_timeline(instance: dg.DagsterInstance, run_id: str, origin: float) -> di
     step_end = at(_T.STEP_SUCCESS, STEP_KEY)
     return {
         "run_id": run_id[:8],
-        "partitions": tags.get("dagster/asset_partition_range_start", tags.get("dagster/partition", ""))
-        + (f"..{tags['dagster/asset_partition_range_end']}" if "dagster/asset_partition_range_end" in tags else ""),
+        "partitions": tags.get(RANGE_START_TAG, tags.get(PARTITION_TAG, ""))
+        + (f"..{tags[RANGE_END_TAG]}" if RANGE_END_TAG in tags else ""),
         "created": round(record.create_timestamp.timestamp() - origin, 2),
         "starting": at(_T.RUN_STARTING),
         "started": at(_T.RUN_START),

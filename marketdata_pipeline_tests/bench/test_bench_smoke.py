@@ -70,4 +70,3 @@ def test_report_is_consistent_with_the_database(report):
         assert point["requests"] >= 2 * point["symbols"]
     # The same slice fetched by both designs yields the same bars.
     assert report["naive_baseline"]["unlimited"]["bars_written"] == report["scale_sweep"]["points"][0]["bars_written"]
-

@@ -109,6 +109,21 @@ def in_flight_runs(instance: dg.DagsterInstance) -> list[str]:
     return [r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(statuses=list(_IN_FLIGHT)))]
 
 
+def unstarted_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs created by a submission that failed half-way (the UI refused the launch after storing the run).
+    Left alone, run monitoring fails each 180 s later and run_retries launches it: a run nobody expects."""
+    statuses = [dg.DagsterRunStatus.NOT_STARTED]
+    return [r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(statuses=statuses))]
+
+
+def cancel_unstarted(instance: dg.DagsterInstance) -> list[str]:
+    """Marks every unstarted run canceled, as the UI's "mark canceled" does; returns their ids."""
+    run_ids = unstarted_runs(instance)
+    for run_id in run_ids:
+        instance.report_run_canceled(run(instance, run_id), message="never started: its submission was refused")
+    return run_ids
+
+
 def failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
     """The first line a user reads about why the run failed: the step's failure, else the run's."""
     types = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}

@@ -77,7 +77,12 @@ def _launch(ctx: Context, errors: list[str] | None = None) -> str:
 
 
 def _fresh(ctx: Context, **sandbox) -> None:
-    """No run of an earlier scenario in flight, no bars stored, a fresh request budget, the sandbox back to a good day."""
+    """No run of an earlier scenario in flight or waiting to be retried, no bars stored, a fresh request budget,
+    the sandbox back to a good day."""
+    canceled = h.cancel_unstarted(ctx.instance)
+    if canceled:
+        # Each would be failed 180 s later and retried, sending requests during a later scenario.
+        log.info("  canceled runs of an earlier scenario that never started: %s", ", ".join(r[:8] for r in canceled))
     if not wait_for(lambda: not h.in_flight_runs(ctx.instance), 20):
         # A run still retrying would write into, and send requests during, the next scenario.
         left = h.in_flight_runs(ctx.instance)
@@ -161,10 +166,13 @@ def postgres_restart(ctx: Context) -> dict:
     runs += h.wait_settled(ctx.instance, [after], RUN_TIMEOUT_S)
     ok = ok and h.succeeded(ctx.instance, runs[-1])
     seen = _what_user_sees(ctx, runs)
+    # A refused launch may still have stored its run: the UI lists it, never started.
+    unstarted = h.unstarted_runs(ctx.instance)
     if ui_errors:
-        seen = f"{len(ui_errors)} UI launch(es) refused after the restart: {ui_errors[0][:120]}; {seen}"
+        seen = (f"{len(ui_errors)} UI launch(es) refused after the restart ({len(unstarted)} left a run that never "
+                f"started): {ui_errors[0][:120]}; {seen}")
     return _result("postgres_restart", runs, comparison, ok, seconds, seen, relaunched=relaunched,
-                   ui_errors_after_restart=len(ui_errors))
+                   ui_errors_after_restart=len(ui_errors), unstarted_runs_left=len(unstarted))
 
 
 # --- 2 -------------------------------------------------------------------------------------------------------

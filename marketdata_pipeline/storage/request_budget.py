@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +39,9 @@ class PostgresRequestBudget(RequestBudget):
     The limit is the configured maximum (a hard ceiling; None: none) or, lower, the limit learned from
     429s: when the API rejects a request, the learned limit drops to the requests it accepted in the
     last window (grants minus rejections), then rises by one after every PROBE_EVERY_WINDOWS windows
-    without a 429. It lives in the database, so every process learns from every other's 429s.
+    without a 429. It lives in the database, so every process learns from every other's 429s. Within
+    one process, acquires wait while a 429 is being recorded: a grant taken meanwhile would go out
+    under the old limit and meet another 429.
     """
 
     def __init__(
@@ -58,6 +61,8 @@ class PostgresRequestBudget(RequestBudget):
         self.max_per_window = max_per_minute
         self.window_s = window_s
         self._sleep = sleep
+        self._recording = 0  # 429s of this process being written to the database
+        self._recorded = threading.Condition()
         with self._database(), self._engine.begin() as conn:
             conn.execute(
                 insert(rate_budget).values(name=name).on_conflict_do_nothing(index_elements=["name"])
@@ -80,6 +85,8 @@ class PostgresRequestBudget(RequestBudget):
     def acquire(self) -> float:
         started = time.monotonic()
         while True:
+            with self._recorded:
+                self._recorded.wait_for(lambda: self._recording == 0)
             with self._database():
                 wait = self._try_acquire()
             if wait <= 0:
@@ -149,6 +156,16 @@ class PostgresRequestBudget(RequestBudget):
         return learned
 
     def penalize(self, seconds: float) -> None:
+        with self._recorded:
+            self._recording += 1
+        try:
+            self._record_rejection(seconds)
+        finally:
+            with self._recorded:
+                self._recording -= 1
+                self._recorded.notify_all()
+
+    def _record_rejection(self, seconds: float) -> None:
         with self._database(), self._engine.begin() as conn:
             row = conn.execute(
                 sa.select(rate_budget.c.learned_per_window, sa.func.clock_timestamp().label("now"))

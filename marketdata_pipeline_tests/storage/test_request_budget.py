@@ -92,6 +92,27 @@ def test_a_429_teaches_every_process_the_limit_then_it_probes_upward(clean_db):
     assert max(waits[:6]) < 0.3 and waits[6] >= 0.5
 
 
+class SlowToRecord(PostgresRequestBudget):
+    """A 429 whose write to the database takes a while (a busy server, a lock held by another process)."""
+
+    def _record_rejection(self, seconds: float) -> None:
+        time.sleep(0.5)
+        super()._record_rejection(seconds)
+
+
+def test_a_429_being_recorded_holds_the_other_threads(clean_db):
+    budget = SlowToRecord(clean_db, "recording", None, window_s=2.0)
+    burst(budget, 4)  # the API took 3 and rejected the 4th
+    recording = threading.Thread(target=budget.penalize, args=(0.0,))
+    recording.start()
+    time.sleep(0.1)
+    waited = budget.acquire()  # another thread, while the 429 is still being written
+    recording.join(timeout=10)
+    # It waited for the learned limit (3) and then for the window: a grant under the old, unknown limit
+    # would have gone out at once and met another 429.
+    assert waited >= 1.5
+
+
 def test_a_configured_maximum_stays_a_ceiling(clean_db):
     budget = PostgresRequestBudget(clean_db, "ceiling", 3, window_s=0.5)
     burst(budget, 3)

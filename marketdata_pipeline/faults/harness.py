@@ -27,10 +27,12 @@ _IN_FLIGHT = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.Dagst
 
 
 def launch(stack: Stack, first_symbol: str, last_symbol: str, first_tf: str, last_tf: str,
-           errors: list[str] | None = None, attempts: int = 3) -> str:
+           errors: list[str] | None = None, attempts: int = 4) -> str:
     """One run over a range of partitions, submitted like the daily schedule's run (into the run queue):
     the range covers every symbol registered from `first_symbol` to `last_symbol` × the timeframes between.
-    The run's clock is the sandbox's. A submission the UI's API refuses is retried (as a user clicks again); each refusal goes into `errors`."""
+    The run's clock is the sandbox's. A submission the UI's API refuses is retried (as a user clicks again); each refusal goes into `errors`.
+    After a database restart the webserver's storage pools (runs, events, schedules: one each) hand out dead
+    connections until each meets its first error, so a few refusals in a row are the fault under test."""
     tags = {RANGE_START_TAG: partition_key(first_symbol, first_tf), RANGE_END_TAG: partition_key(last_symbol, last_tf),
             "marketdata/api": "polygon"}
     for attempt in range(1, attempts + 1):

@@ -18,7 +18,7 @@ from marketdata_pipeline.faults.report import PROVES  # the scenario names, with
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=PROJECT_ROOT / "docs",
               show_default=True, help="Where reliability.json and reliability.md go. Example: --output-dir /tmp/faults")
 def command(only: tuple[str, ...], output_dir: Path) -> int:
-    """Run the fault suite (about 8 minutes); exit 1 if any scenario lost data or misbehaved.
+    """Run the fault suite (about 6 minutes); exit 1 if any scenario lost data or misbehaved.
 
     \b
     Examples:

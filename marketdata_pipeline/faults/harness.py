@@ -107,15 +107,18 @@ def terminate(stack: Stack, run_id: str) -> None:
         log.warning("  could not terminate run %s: %s", run_id[:8], exc)
 
 
+def _run_ids(instance: dg.DagsterInstance, statuses: list[dg.DagsterRunStatus]) -> list[str]:
+    return [r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(statuses=statuses))]
+
+
 def in_flight_runs(instance: dg.DagsterInstance) -> list[str]:
-    return [r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(statuses=list(_IN_FLIGHT)))]
+    return _run_ids(instance, list(_IN_FLIGHT))
 
 
 def unstarted_runs(instance: dg.DagsterInstance) -> list[str]:
     """Runs created by a submission that failed half-way (the UI refused the launch after storing the run).
     Left alone, run monitoring fails each 180 s later and run_retries launches it: a run nobody expects."""
-    statuses = [dg.DagsterRunStatus.NOT_STARTED]
-    return [r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(statuses=statuses))]
+    return _run_ids(instance, [dg.DagsterRunStatus.NOT_STARTED])
 
 
 def cancel_unstarted(instance: dg.DagsterInstance) -> list[str]:
